@@ -1,0 +1,22 @@
+# Multi-stage build of the agentproxy image. The build stage installs with the same script as
+# the README's quick start, so the image and a developer's machine build the same way.
+FROM debian:bookworm AS build
+WORKDIR /src
+COPY scripts/setup.sh scripts/setup.sh
+RUN scripts/setup.sh --build-only
+COPY . .
+RUN cmake -S . -B /build -G Ninja -DCMAKE_BUILD_TYPE=Release -DAGENTPROXY_BUILD_TESTS=OFF \
+ && cmake --build /build -j2 \
+ && strip /build/bin/agentproxy
+
+FROM debian:bookworm-slim
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends ca-certificates libgrpc++1.51 libssl3 \
+ && rm -rf /var/lib/apt/lists/*
+COPY --from=build /build/bin/agentproxy /usr/local/bin/agentproxy
+# A fixed non-root UID so that runAsNonRoot can verify it without a passwd entry.
+USER 65532:65532
+# `agentproxy run` (the controller) arrives with the controller; until then the image carries
+# the preflight probe.
+ENTRYPOINT ["/usr/local/bin/agentproxy"]
+CMD ["--help"]

@@ -1,0 +1,23 @@
+// `agentproxy probe`: flags in, report out, exit code by the worst classification.
+#pragma once
+
+#include <iosfwd>
+#include <string>
+#include <vector>
+
+#include "probe/prober.h"
+
+namespace agentproxy::cli {
+
+constexpr int kExitUsage = 64;
+
+// Parses the flags after "probe" into a request, reading and checking CA files. Throws
+// probe::InputError with a one-line reason. Sets `json` from --output.
+probe::ProbeRequest parseProbeFlags(const std::vector<std::string>& args, bool& json);
+
+// Runs the command; returns the process exit code (0/1/2, 64 for usage errors).
+int runProbeCommand(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
+
+extern const char kProbeUsage[];
+
+}  // namespace agentproxy::cli

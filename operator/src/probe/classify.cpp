@@ -1,0 +1,162 @@
+#include "probe/classify.h"
+
+namespace agentproxy::probe {
+namespace {
+
+bool isSquid(const TargetReport& t) { return t.proxyServer.rfind("squid", 0) == 0; }
+
+std::string who(const TargetReport& t) {
+  return t.proxyServer.empty() ? "the proxy" : t.proxyServer;
+}
+
+std::string who(const TargetReport& t, const std::string& proxy) {
+  return t.proxyServer.empty() ? "the proxy " + proxy : t.proxyServer + " at " + proxy;
+}
+
+std::string serverName(const TargetReport& t) {
+  return t.serverName.empty() ? t.address : t.serverName;
+}
+
+std::string statusText(const TargetReport& t) {
+  std::string s = std::to_string(t.connectStatus);
+  if (!t.connectReason.empty()) s += " " + t.connectReason;
+  if (!t.squidError.empty()) s += ", X-Squid-Error: " + t.squidError;
+  return s;
+}
+
+// The sentence about the WebSocket-over-HTTP/1.1 fallback that ends a message about gRPC
+// failing, so the reader knows whether the agent has a way around it.
+std::string fallbackSentence(const TargetReport& t) {
+  switch (t.websocketFallback) {
+    case WebSocketState::Available:
+      return "rely on the WebSocket fallback (available)";
+    case WebSocketState::Unavailable: {
+      std::string s = "the WebSocket fallback is not available either (" + t.websocketDetail + ")";
+      if (t.tlsIntercepted && isSquid(t)) {
+        s += "; Squid strips WebSocket upgrades on bumped connections unless "
+             "'http_upgrade_request_protocols websocket allow all' is set";
+      }
+      return s;
+    }
+    case WebSocketState::NotProbed:
+      break;
+  }
+  return "rely on the agent's WebSocket fallback (not probed: set websocketPath to check it)";
+}
+
+Verdict tunnelFailed(const TargetReport& t, const std::string& proxy) {
+  const std::string target = t.address;
+  switch (t.tunnel) {
+    case TunnelState::ProxyUnreachable:
+      return {Classification::Unsupported,
+              "Cannot reach the proxy " + proxy + " (" + t.failure +
+                  "). Check the proxy address and port, and that the proxy runs and is "
+                  "reachable from here."};
+    case TunnelState::Timeout:
+      return {Classification::Unsupported,
+              "The probe of " + target + " through " + proxy + " timed out " +
+                  std::string(describe(t.failedStep)) + ". Check that " + proxy +
+                  " is an HTTP proxy and that a firewall does not drop the traffic; raise the "
+                  "probe timeout if the path is slow."};
+    case TunnelState::AuthRequired:
+      return {Classification::Unsupported,
+              who(t, proxy) + " requires authentication for CONNECT to " + target + " (" +
+                  statusText(t) + "): " + t.failure +
+                  ". Set the proxy credentials (credentialsSecretRef, or user:password in the "
+                  "proxy URL) to an account the proxy accepts."};
+    case TunnelState::TargetUnreachable:
+      return {Classification::Unsupported,
+              who(t, proxy) + " could not reach " + target + " (" + statusText(t) +
+                  "). Check the target address and port, and that the proxy's network can "
+                  "reach it."};
+    case TunnelState::Refused:
+      return {Classification::Unsupported,
+              who(t, proxy) + " refused CONNECT to " + target + " (" +
+                  (t.connectStatus ? statusText(t) : t.failure) +
+                  "). Allow CONNECT to this host and port in the proxy's policy" +
+                  (isSquid(t) ? " (Squid: the SSL_ports and CONNECT ACLs before "
+                                "'http_access deny CONNECT !SSL_ports')"
+                              : "") +
+                  "."};
+    case TunnelState::Established:
+      break;
+  }
+  return {Classification::Unknown, "The tunnel state is unknown."};
+}
+
+}  // namespace
+
+Verdict classify(const TargetReport& t, const std::string& proxy) {
+  if (t.tunnel != TunnelState::Established) return tunnelFailed(t, proxy);
+  const std::string name = serverName(t);
+
+  if (!t.tlsHandshakeDone) {
+    return {Classification::Unsupported,
+            "The tunnel to " + t.address + " is open but the TLS handshake with " + name +
+                " failed (" + t.failure + "). Check that the target serves TLS on this port; " +
+                "if the proxy inspects TLS, exempt " + name + " from inspection."};
+  }
+  if (t.tlsIntercepted && !t.interceptorTrusted) {
+    return {Classification::Unsupported,
+            who(t) + " intercepts TLS for " + name + " with a certificate issued by \"" +
+                t.interceptorIssuer +
+                "\", which the pods do not trust, so gRPC cannot verify the server. Add that "
+                "CA to trust.caBundles (--trust-ca), or exempt " + name +
+                " from TLS inspection."};
+  }
+  if (t.grpcWorks) {
+    if (!t.tlsIntercepted) {
+      return {Classification::Supported,
+              "gRPC reaches " + name + " through an end-to-end CONNECT tunnel (no TLS "
+              "interception; ALPN " + t.alpn + ")."};
+    }
+    return {Classification::Warn,
+            who(t) + " intercepts TLS for " + name + " (issuer \"" + t.interceptorIssuer +
+                "\") and passes HTTP/2, so gRPC works while the pods trust that CA. Support for "
+                "gRPC under TLS inspection varies by vendor and version; exempting " + name +
+                " from inspection is the robust setup."};
+  }
+  // gRPC failed on an open tunnel with a handshake that we trust.
+  if (t.tlsIntercepted && t.alpn != "h2") {
+    std::string offered = t.alpn.empty() ? "offers no ALPN protocol" : "offers only " + t.alpn;
+    if (isSquid(t)) {
+      return {Classification::Unsupported,
+              who(t) + " intercepts TLS for " + name + " and " + offered +
+                  "; gRPC needs HTTP/2, which Squid does not do on bumped connections. Add "
+                  "'ssl_bump splice' for this server name (acl mgmt ssl::server_name " + name +
+                  " then ssl_bump splice mgmt, before the bump rule), or " +
+                  fallbackSentence(t) + "."};
+    }
+    return {Classification::Unsupported,
+            who(t) + " intercepts TLS for " + name + " and " + offered +
+                "; gRPC needs HTTP/2. Exempt " + name +
+                " from TLS inspection (or enable HTTP/2 inspection on the proxy), or " +
+                fallbackSentence(t) + "."};
+  }
+  if (t.alpn != "h2") {
+    return {Classification::Unsupported,
+            "The tunnel to " + name + " is end to end but the server " +
+                (t.alpn.empty() ? "selects no ALPN protocol" : "selects " + t.alpn) +
+                ", not h2, and the gRPC call failed (" + t.grpc +
+                "). Check that " + t.address + " is the gRPC endpoint."};
+  }
+  return {Classification::Unsupported,
+          "TLS and HTTP/2 reach " + name + (t.tlsIntercepted ? " through the interceptor" : "") +
+              ", but the gRPC call failed (" + t.grpc + "). Check that " + t.address +
+              " serves gRPC and that the CA given for it (serverCA / --target-ca) issued its "
+              "certificate."};
+}
+
+void classifyReport(ProbeReport& report, const std::string& proxy) {
+  report.classification = report.targets.empty() ? Classification::Unknown
+                                                  : Classification::Supported;
+  for (auto& target : report.targets) {
+    auto verdict = classify(target, proxy);
+    target.classification = verdict.classification;
+    target.message = std::move(verdict.message);
+    report.classification = worst(report.classification, target.classification);
+    if (report.proxyServer.empty()) report.proxyServer = target.proxyServer;
+  }
+}
+
+}  // namespace agentproxy::probe

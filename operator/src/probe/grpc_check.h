@@ -1,0 +1,24 @@
+// Step 4 of the probe: a real gRPC call with gRPC C++ through the proxy. Internal; keeps
+// gRPC's headers out of everything else.
+#pragma once
+
+#include <string>
+
+#include "probe/proxy_url.h"
+#include "probe/stream.h"
+
+namespace agentproxy::probe {
+
+struct GrpcCheckResult {
+  bool works = false;  // OK, UNIMPLEMENTED, UNAUTHENTICATED or PERMISSION_DENIED
+  std::string status;  // "OK" or "CODE: message"
+  int64_t ms = 0;
+};
+
+// Calls grpc.health.v1.Health/Check on `target` through `proxyUrl` (an http:// URL; it may
+// carry credentials), trusting rootsPem, verifying serverName. Never throws.
+GrpcCheckResult checkGrpc(const std::string& proxyUrl, const TargetAddress& target,
+                          const std::string& serverName, const std::string& rootsPem,
+                          Deadline deadline);
+
+}  // namespace agentproxy::probe

@@ -1,0 +1,78 @@
+#include "probe/pem.h"
+
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+
+#include "probe/proxy_url.h"
+
+namespace agentproxy::probe {
+
+std::string parseCertificateBundle(const std::string& pem, const std::string& source) {
+  if (pem.find("-----BEGIN CERTIFICATE-----") == std::string::npos) {
+    throw InputError(source + ": no PEM certificate found (want -----BEGIN CERTIFICATE-----)");
+  }
+  BIO* in = BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()));
+  BIO* out = BIO_new(BIO_s_mem());
+  int count = 0;
+  std::string error;
+  for (;;) {
+    char* name = nullptr;
+    char* header = nullptr;
+    unsigned char* data = nullptr;
+    long len = 0;
+    ERR_clear_error();
+    if (PEM_read_bio(in, &name, &header, &data, &len) != 1) {
+      unsigned long e = ERR_peek_last_error();
+      if (ERR_GET_REASON(e) != PEM_R_NO_START_LINE) {
+        error = "certificate " + std::to_string(count + 1) + " is not valid PEM";
+      }
+      break;
+    }
+    std::string kind(name);
+    const unsigned char* p = data;
+    X509* cert = kind == "CERTIFICATE" ? d2i_X509(nullptr, &p, len) : nullptr;
+    OPENSSL_free(name);
+    OPENSSL_free(header);
+    OPENSSL_free(data);
+    if (kind != "CERTIFICATE") continue;  // keys or parameters next to the CA are ignored
+    if (!cert) {
+      error = "certificate " + std::to_string(count + 1) + " does not parse as X.509";
+      break;
+    }
+    PEM_write_bio_X509(out, cert);
+    X509_free(cert);
+    ++count;
+  }
+  ERR_clear_error();
+  char* data = nullptr;
+  long len = BIO_get_mem_data(out, &data);
+  std::string result(data, static_cast<size_t>(len));
+  BIO_free(in);
+  BIO_free(out);
+  if (!error.empty()) throw InputError(source + ": " + error);
+  if (count == 0) throw InputError(source + ": no PEM certificate found");
+  return result;
+}
+
+std::string loadCertificateFile(const std::string& path) {
+  std::ifstream file(path, std::ios::binary);
+  if (!file) throw InputError("cannot read CA file " + path);
+  std::ostringstream text;
+  text << file.rdbuf();
+  return parseCertificateBundle(text.str(), "CA file " + path);
+}
+
+std::string systemRootsPem() {
+  const char* env = std::getenv(X509_get_default_cert_file_env());
+  std::ifstream file(env && *env ? env : X509_get_default_cert_file(), std::ios::binary);
+  std::ostringstream text;
+  if (file) text << file.rdbuf();
+  return text.str();
+}
+
+}  // namespace agentproxy::probe

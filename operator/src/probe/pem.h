@@ -1,0 +1,20 @@
+// PEM certificate bundles given by users (--target-ca, --trust-ca, CA ConfigMaps).
+#pragma once
+
+#include <string>
+
+namespace agentproxy::probe {
+
+// Checks that `pem` holds one or more parsable X.509 certificates and nothing unparsable
+// between BEGIN/END markers; returns the certificates re-encoded as PEM. Throws InputError
+// naming `source` and what is wrong.
+std::string parseCertificateBundle(const std::string& pem, const std::string& source);
+
+// Reads and checks a PEM file. Throws InputError naming the path.
+std::string loadCertificateFile(const std::string& path);
+
+// The system's CA bundle as PEM (SSL_CERT_FILE, else OpenSSL's default file); empty when
+// unreadable.
+std::string systemRootsPem();
+
+}  // namespace agentproxy::probe

@@ -1,0 +1,354 @@
+#include "probe/stream.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <exception>
+#include <future>
+#include <mutex>
+#include <thread>
+
+namespace agentproxy::probe {
+namespace {
+
+int remainingMs(Deadline deadline) {
+  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+  return left.count() <= 0 ? 0 : static_cast<int>(std::min<int64_t>(left.count(), 1 << 30));
+}
+
+// Waits until fd is ready for `events`; throws TimeoutError at the deadline.
+void waitFor(int fd, short events, Deadline deadline, const char* what) {
+  for (;;) {
+    pollfd p{fd, events, 0};
+    int ms = remainingMs(deadline);
+    int rc = ::poll(&p, 1, ms);
+    if (rc > 0) return;
+    if (rc == 0) throw TimeoutError(std::string("timed out ") + what);
+    if (errno != EINTR) throw IoError(std::string("poll failed ") + what + ": " + strerror(errno));
+  }
+}
+
+struct AddrInfoDeleter {
+  void operator()(addrinfo* a) const { freeaddrinfo(a); }
+};
+using AddrInfoPtr = std::unique_ptr<addrinfo, AddrInfoDeleter>;
+
+// getaddrinfo() has no timeout, so it runs on its own thread; if the deadline passes first the
+// thread is left to finish alone and its result is dropped.
+AddrInfoPtr resolve(const std::string& host, uint16_t port, Deadline deadline) {
+  auto promise = std::make_shared<std::promise<std::pair<int, addrinfo*>>>();
+  auto future = promise->get_future();
+  std::thread([promise, host, port] {
+    addrinfo hints{};
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_ADDRCONFIG | AI_NUMERICSERV;
+    addrinfo* out = nullptr;
+    int rc = getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &out);
+    promise->set_value({rc, out});
+  }).detach();
+  if (future.wait_until(deadline) != std::future_status::ready) {
+    // The late result stays in the shared state and is never freed: a small leak per
+    // timed-out lookup beats a race with the resolver thread.
+    throw TimeoutError("timed out resolving " + host);
+  }
+  auto [rc, list] = future.get();
+  if (rc != 0) throw IoError("cannot resolve " + host + ": " + gai_strerror(rc));
+  return AddrInfoPtr(list);
+}
+
+std::string opensslErrors() {
+  std::string out;
+  while (unsigned long e = ERR_get_error()) {
+    char buf[256];
+    ERR_error_string_n(e, buf, sizeof buf);
+    if (!out.empty()) out += "; ";
+    out += buf;
+  }
+  return out;
+}
+
+}  // namespace
+
+int64_t elapsedMs(Clock::time_point since) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - since).count();
+}
+
+std::unique_ptr<TcpStream> TcpStream::connect(const std::string& host, uint16_t port,
+                                              Deadline deadline) {
+  auto addresses = resolve(host, port, deadline);
+  std::string lastError = "no address";
+  for (addrinfo* a = addresses.get(); a != nullptr; a = a->ai_next) {
+    int fd = ::socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, a->ai_protocol);
+    if (fd < 0) {
+      lastError = strerror(errno);
+      continue;
+    }
+    auto stream = std::make_unique<TcpStream>(fd);
+    int one = 1;
+    ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (::connect(fd, a->ai_addr, a->ai_addrlen) == 0) return stream;
+    if (errno != EINPROGRESS) {
+      lastError = strerror(errno);
+      continue;
+    }
+    waitFor(fd, POLLOUT, deadline, ("connecting to " + host).c_str());
+    int err = 0;
+    socklen_t len = sizeof err;
+    ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
+    if (err == 0) return stream;
+    lastError = strerror(err);
+  }
+  throw IoError("cannot connect to " + host + ":" + std::to_string(port) + ": " + lastError);
+}
+
+TcpStream::~TcpStream() { ::close(fd_); }
+
+size_t TcpStream::readSome(char* buf, size_t size, Deadline deadline) {
+  for (;;) {
+    ssize_t n = ::recv(fd_, buf, size, 0);
+    if (n >= 0) return static_cast<size_t>(n);
+    if (errno == EINTR) continue;
+    if (errno != EAGAIN && errno != EWOULDBLOCK) {
+      throw IoError(std::string("read failed: ") + strerror(errno));
+    }
+    waitFor(fd_, POLLIN, deadline, "waiting for data");
+  }
+}
+
+void TcpStream::writeAll(std::string_view data, Deadline deadline) {
+  while (!data.empty()) {
+    ssize_t n = ::send(fd_, data.data(), data.size(), MSG_NOSIGNAL);
+    if (n >= 0) {
+      data.remove_prefix(static_cast<size_t>(n));
+      continue;
+    }
+    if (errno == EINTR) continue;
+    if (errno != EAGAIN && errno != EWOULDBLOCK) {
+      throw IoError(std::string("write failed: ") + strerror(errno));
+    }
+    waitFor(fd_, POLLOUT, deadline, "sending");
+  }
+}
+
+// ---- TLS over a Stream through a custom BIO ----
+
+struct TlsStream::Impl {
+  Stream* lower = nullptr;
+  SSL_CTX* ctx = nullptr;
+  SSL* ssl = nullptr;
+  Deadline deadline;
+  std::exception_ptr lowerError;  // thrown by `lower` inside a BIO callback, rethrown outside
+
+  ~Impl() {
+    if (ssl) SSL_free(ssl);
+    if (ctx) SSL_CTX_free(ctx);
+  }
+
+  // Runs an SSL call; maps failures (including those of the stream below) to exceptions.
+  template <typename Fn>
+  int call(Fn fn, const char* what) {
+    lowerError = nullptr;
+    ERR_clear_error();
+    int rc = fn();
+    if (rc > 0) return rc;
+    if (lowerError) std::rethrow_exception(lowerError);
+    int err = SSL_get_error(ssl, rc);
+    if (err == SSL_ERROR_ZERO_RETURN) return 0;
+    if (err == SSL_ERROR_SYSCALL && rc == 0) return 0;  // peer closed without close_notify
+    std::string detail = opensslErrors();
+    if (detail.empty()) detail = "SSL error " + std::to_string(err);
+    throw IoError(std::string(what) + ": " + detail);
+  }
+};
+
+namespace {
+
+BIO_METHOD* streamBioMethod() {
+  static BIO_METHOD* method = [] {
+    BIO_METHOD* m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "agentproxy-stream");
+    BIO_meth_set_write(m, [](BIO* bio, const char* data, int len) -> int {
+      auto* impl = static_cast<TlsStream::Impl*>(BIO_get_data(bio));
+      try {
+        impl->lower->writeAll(std::string_view(data, static_cast<size_t>(len)), impl->deadline);
+        return len;
+      } catch (...) {
+        impl->lowerError = std::current_exception();
+        return -1;
+      }
+    });
+    BIO_meth_set_read(m, [](BIO* bio, char* data, int len) -> int {
+      auto* impl = static_cast<TlsStream::Impl*>(BIO_get_data(bio));
+      try {
+        return static_cast<int>(impl->lower->readSome(data, static_cast<size_t>(len),
+                                                      impl->deadline));
+      } catch (...) {
+        impl->lowerError = std::current_exception();
+        return -1;
+      }
+    });
+    BIO_meth_set_ctrl(m, [](BIO*, int cmd, long, void*) -> long {
+      return cmd == BIO_CTRL_FLUSH ? 1 : 0;
+    });
+    BIO_meth_set_create(m, [](BIO* bio) -> int {
+      BIO_set_init(bio, 1);
+      return 1;
+    });
+    return m;
+  }();
+  return method;
+}
+
+std::string wireAlpn(const std::vector<std::string>& protocols) {
+  std::string wire;
+  for (const auto& p : protocols) {
+    wire += static_cast<char>(p.size());
+    wire += p;
+  }
+  return wire;
+}
+
+std::string nameToString(const X509_NAME* name) {
+  BIO* mem = BIO_new(BIO_s_mem());
+  X509_NAME_print_ex(mem, name, 0, XN_FLAG_RFC2253);
+  char* data = nullptr;
+  long len = BIO_get_mem_data(mem, &data);
+  std::string out(data, static_cast<size_t>(len));
+  BIO_free(mem);
+  return out;
+}
+
+// An X509_STORE from PEM text, or the system's default locations when pem is empty.
+X509_STORE* makeStore(const std::string& pem) {
+  X509_STORE* store = X509_STORE_new();
+  if (pem.empty()) {
+    X509_STORE_set_default_paths(store);
+    return store;
+  }
+  BIO* mem = BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()));
+  while (X509* cert = PEM_read_bio_X509(mem, nullptr, nullptr, nullptr)) {
+    X509_STORE_add_cert(store, cert);
+    X509_free(cert);
+  }
+  ERR_clear_error();
+  BIO_free(mem);
+  return store;
+}
+
+}  // namespace
+
+TlsStream::TlsStream(Stream& lower, const TlsClientOptions& options, Deadline deadline)
+    : impl_(std::make_unique<Impl>()) {
+  impl_->lower = &lower;
+  impl_->deadline = deadline;
+  impl_->ctx = SSL_CTX_new(TLS_client_method());
+  if (!impl_->ctx) throw IoError("cannot create a TLS context: " + opensslErrors());
+  SSL_CTX_set_min_proto_version(impl_->ctx, TLS1_2_VERSION);
+  SSL_CTX_set_verify(impl_->ctx, SSL_VERIFY_NONE, nullptr);
+  impl_->ssl = SSL_new(impl_->ctx);
+  if (!options.alpn.empty()) {
+    auto wire = wireAlpn(options.alpn);
+    SSL_set_alpn_protos(impl_->ssl, reinterpret_cast<const unsigned char*>(wire.data()),
+                        static_cast<unsigned>(wire.size()));
+  }
+  if (!options.sni.empty()) SSL_set_tlsext_host_name(impl_->ssl, options.sni.c_str());
+  BIO* bio = BIO_new(streamBioMethod());
+  BIO_set_data(bio, impl_.get());
+  SSL_set_bio(impl_->ssl, bio, bio);
+  impl_->call([&] { return SSL_connect(impl_->ssl); }, "TLS handshake failed");
+}
+
+TlsStream::~TlsStream() = default;
+
+size_t TlsStream::readSome(char* buf, size_t size, Deadline deadline) {
+  impl_->deadline = deadline;
+  return static_cast<size_t>(impl_->call(
+      [&] { return SSL_read(impl_->ssl, buf, static_cast<int>(size)); }, "TLS read failed"));
+}
+
+void TlsStream::writeAll(std::string_view data, Deadline deadline) {
+  impl_->deadline = deadline;
+  while (!data.empty()) {
+    int n = impl_->call(
+        [&] { return SSL_write(impl_->ssl, data.data(), static_cast<int>(data.size())); },
+        "TLS write failed");
+    if (n == 0) throw IoError("TLS write failed: the peer closed the connection");
+    data.remove_prefix(static_cast<size_t>(n));
+  }
+}
+
+int TlsStream::fd() const { return impl_->lower->fd(); }
+
+size_t TlsStream::pending() const {
+  return static_cast<size_t>(SSL_pending(impl_->ssl)) + impl_->lower->pending();
+}
+
+std::string TlsStream::alpn() const {
+  const unsigned char* data = nullptr;
+  unsigned len = 0;
+  SSL_get0_alpn_selected(impl_->ssl, &data, &len);
+  return std::string(reinterpret_cast<const char*>(data), len);
+}
+
+bool TlsStream::verifies(const std::string& rootsPem, const std::string& hostname,
+                         std::string* reason) const {
+  STACK_OF(X509)* chain = SSL_get_peer_cert_chain(impl_->ssl);
+  X509* leaf = SSL_get0_peer_certificate(impl_->ssl);
+  if (!leaf) {
+    if (reason) *reason = "the server presented no certificate";
+    return false;
+  }
+  X509_STORE* store = makeStore(rootsPem);
+  X509_STORE_CTX* ctx = X509_STORE_CTX_new();
+  X509_STORE_CTX_init(ctx, store, leaf, chain);
+  if (!hostname.empty()) {
+    X509_VERIFY_PARAM* param = X509_STORE_CTX_get0_param(ctx);
+    unsigned char ip[16];
+    if (inet_pton(AF_INET, hostname.c_str(), ip) == 1 ||
+        inet_pton(AF_INET6, hostname.c_str(), ip) == 1) {
+      X509_VERIFY_PARAM_set1_ip_asc(param, hostname.c_str());
+    } else {
+      X509_VERIFY_PARAM_set1_host(param, hostname.c_str(), 0);
+    }
+  }
+  bool ok = X509_verify_cert(ctx) == 1;
+  if (!ok && reason) *reason = X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx));
+  X509_STORE_CTX_free(ctx);
+  X509_STORE_free(store);
+  ERR_clear_error();
+  return ok;
+}
+
+std::string TlsStream::topIssuer() const {
+  STACK_OF(X509)* chain = SSL_get_peer_cert_chain(impl_->ssl);
+  X509* top = chain && sk_X509_num(chain) > 0 ? sk_X509_value(chain, sk_X509_num(chain) - 1)
+                                               : SSL_get0_peer_certificate(impl_->ssl);
+  return top ? nameToString(X509_get_issuer_name(top)) : std::string();
+}
+
+std::string readResponseHead(Stream& stream, Deadline deadline, size_t maxBytes) {
+  std::string head;
+  char c;
+  while (head.size() < maxBytes) {
+    if (stream.readSome(&c, 1, deadline) == 0) {
+      if (head.empty()) throw IoError("the connection was closed without an answer");
+      throw IoError("the connection was closed in the middle of the answer");
+    }
+    head += c;
+    if (head.ends_with("\r\n\r\n") || head.ends_with("\n\n")) return head;
+  }
+  throw IoError("the answer's header is larger than " + std::to_string(maxBytes) + " bytes");
+}
+
+}  // namespace agentproxy::probe

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs what agentproxy needs to build, test and run its demo on Debian 12, as root.
+# Idempotent and fast when everything is there: apt runs only for missing packages.
+set -euo pipefail
+
+# --build-only: just what compiling the operator needs (the Dockerfile's build stage).
+build_packages=(
+  g++ cmake ninja-build ccache pkg-config git ca-certificates
+  libssl-dev libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
+  nlohmann-json3-dev libgtest-dev libgmock-dev
+)
+# The proxy lab the tests, the demo and the benchmarks run on 127.0.0.1.
+lab_packages=(squid-openssl tinyproxy nginx mitmproxy openssl curl python3)
+
+packages=("${build_packages[@]}")
+[[ ${1:-} == --build-only ]] || packages+=("${lab_packages[@]}")
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+
+if ((${#missing[@]})); then
+  if [[ $(id -u) -ne 0 ]]; then
+    echo "setup: missing packages: ${missing[*]}; run as root (or install them) first" >&2
+    exit 1
+  fi
+  echo "setup: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  # Package scripts may try to start squid/nginx/tinyproxy as system services; the lab runs
+  # its own instances on free loopback ports, so those are not needed.
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi

@@ -1,0 +1,104 @@
+// Bad input to `agentproxy probe`: exit 64 with one line naming the bad value, never a crash.
+#include "cli/probe_command.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+namespace agentproxy::cli {
+namespace {
+
+struct Outcome {
+  int code;
+  std::string out, err;
+};
+
+Outcome run(std::vector<std::string> args) {
+  std::ostringstream out, err;
+  int code = runProbeCommand(args, out, err);
+  return {code, out.str(), err.str()};
+}
+
+void expectUsageError(std::vector<std::string> args, const std::string& fragment) {
+  auto o = run(args);
+  EXPECT_EQ(o.code, kExitUsage) << o.err;
+  EXPECT_TRUE(o.out.empty());
+  EXPECT_NE(o.err.find(fragment), std::string::npos) << o.err;
+  // One line: "agentproxy probe: <reason>\n".
+  EXPECT_EQ(o.err.rfind("agentproxy probe: ", 0), 0u) << o.err;
+  EXPECT_EQ(std::count(o.err.begin(), o.err.end(), '\n'), 1) << o.err;
+}
+
+std::string writeTemp(const std::string& name, const std::string& text) {
+  auto path = std::filesystem::temp_directory_path() /
+              ("agentproxy-cli-test-" + std::to_string(::getpid()) + "-" + name);
+  std::ofstream(path) << text;
+  return path.string();
+}
+
+TEST(ProbeCommand, MalformedProxy) {
+  expectUsageError({"--proxy", "http://", "--target", "a:443"}, "proxy URL has no host");
+  expectUsageError({"--proxy", "http://proxy:99999", "--target", "a:443"}, "bad port \"99999\"");
+  expectUsageError({"--proxy", "socks5://proxy:1080", "--target", "a:443"}, "\"socks5\"");
+  expectUsageError({"--target", "a:443"}, "--proxy is required");
+}
+
+TEST(ProbeCommand, TargetWithoutPort) {
+  expectUsageError({"--proxy", "http://p:3128", "--target", "api.example.com"},
+                   "target \"api.example.com\" has no port");
+  expectUsageError({"--proxy", "http://p:3128"}, "at least one --target");
+}
+
+TEST(ProbeCommand, BadFlagsAndValues) {
+  expectUsageError({"--proxy", "http://p:3128", "--target", "a:1", "--timeout", "soon"},
+                   "bad duration \"soon\"");
+  expectUsageError({"--proxy", "http://p:3128", "--target", "a:1", "--output", "yaml"},
+                   "--output must be text or json");
+  expectUsageError({"--proxy", "http://p:3128", "--target", "a:1", "--bogus"},
+                   "unknown flag \"--bogus\"");
+  expectUsageError({"--proxy"}, "--proxy needs a value");
+  expectUsageError({"--proxy", "http://p:3128", "--target", "a:1", "--websocket-path", "ws"},
+                   "must be a path starting with /");
+}
+
+TEST(ProbeCommand, UnreadableOrNonPemCaFile) {
+  expectUsageError({"--proxy", "http://p:3128", "--target", "a:1", "--trust-ca", "/nonexistent/ca.pem"},
+                   "cannot read CA file /nonexistent/ca.pem");
+  auto notPem = writeTemp("not.pem", "hello, I am not a certificate\n");
+  expectUsageError({"--proxy", "http://p:3128", "--target", "a:1", "--target-ca", notPem},
+                   "no PEM certificate found");
+  auto broken = writeTemp("broken.pem",
+                          "-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydA==\n-----END CERTIFICATE-----\n");
+  expectUsageError({"--proxy", "http://p:3128", "--target", "a:1", "--trust-ca", broken},
+                   "does not parse as X.509");
+  std::remove(notPem.c_str());
+  std::remove(broken.c_str());
+}
+
+TEST(ProbeCommand, PasswordNeverInUsageErrors) {
+  auto o = run({"--proxy", "http://user:hunter2@proxy:bad", "--target", "a:1"});
+  EXPECT_EQ(o.code, kExitUsage);
+  EXPECT_EQ(o.err.find("hunter2"), std::string::npos) << o.err;
+}
+
+TEST(ProbeCommand, FlagsParseIntoTheRequest) {
+  bool json = false;
+  auto request = parseProbeFlags({"--proxy=http://u:p@proxy:3128", "--target", "a.example:443",
+                                  "--target", "[::1]:8443", "--server-name", "mgmt.example",
+                                  "--websocket-path", "/v1/ws", "--timeout", "3s",
+                                  "--output", "json"},
+                                 json);
+  EXPECT_TRUE(json);
+  EXPECT_EQ(request.proxy.password, "p");
+  EXPECT_EQ(request.timeout, std::chrono::milliseconds(3000));
+  ASSERT_EQ(request.targets.size(), 2u);
+  EXPECT_EQ(request.targets[1].address.host, "::1");
+  EXPECT_EQ(request.targets[1].serverName, "mgmt.example");
+  EXPECT_EQ(request.targets[0].websocketPath, "/v1/ws");
+}
+
+}  // namespace
+}  // namespace agentproxy::cli

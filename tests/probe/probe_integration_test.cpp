@@ -1,0 +1,316 @@
+// The probe against real proxies and a real TLS gRPC server on 127.0.0.1 (the ProxyLab):
+// every row of DESIGN.md's table, the failure modes, and the command line a user types.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <sys/wait.h>
+
+#include <array>
+#include <cstdio>
+#include <fstream>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "lab.h"
+#include "probe/pem.h"
+#include "probe/prober.h"
+
+namespace agentproxy::probe {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+using testing::ProxyLab;
+
+class ProbeThroughProxies : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() { lab_ = new ProxyLab(); }
+  static void TearDownTestSuite() {
+    delete lab_;
+    lab_ = nullptr;
+  }
+
+  static std::string targetCa() { return lab_->targetCa().certPem(); }
+
+  // One target, the management plane's gRPC server, with its own CA as the target roots.
+  static ProbeRequest request(const std::string& proxyUrl, const std::string& address,
+                              std::string trustPem = "") {
+    ProbeRequest r;
+    r.proxy = parseProxyUrl(proxyUrl);
+    ProbeTarget t;
+    t.address = parseTargetAddress(address);
+    t.serverName = lab_->serverName();
+    t.targetRootsPem = targetCa();
+    r.targets.push_back(t);
+    r.trustPem = std::move(trustPem);
+    r.timeout = std::chrono::seconds(10);
+    return r;
+  }
+
+  static TargetReport probeOne(const ProbeRequest& r) {
+    auto report = runProbe(r);
+    EXPECT_EQ(report.targets.size(), 1u);
+    return report.targets.at(0);
+  }
+
+  static std::string grpcTarget() { return lab_->grpcServer().address(); }
+  static std::string ingressTarget() { return lab_->ingress().address(); }
+
+  static ProxyLab* lab_;
+};
+
+ProxyLab* ProbeThroughProxies::lab_ = nullptr;
+
+TEST_F(ProbeThroughProxies, TinyproxyTunnelIsSupported) {
+  auto t = probeOne(request(lab_->tinyproxy().url(), grpcTarget()));
+  EXPECT_EQ(t.classification, Classification::Supported) << t.message;
+  EXPECT_EQ(t.tunnel, TunnelState::Established);
+  EXPECT_FALSE(t.tlsIntercepted);
+  EXPECT_EQ(t.alpn, "h2");
+  EXPECT_EQ(t.grpc, "OK");
+  EXPECT_THAT(t.proxyServer, HasSubstr("tinyproxy/"));
+  EXPECT_TRUE(t.timings.connectMs && t.timings.tunnelMs && t.timings.tlsMs && t.timings.grpcMs);
+}
+
+TEST_F(ProbeThroughProxies, SquidPlainConnectIsSupported) {
+  auto t = probeOne(request(lab_->squid().url(), grpcTarget()));
+  EXPECT_EQ(t.classification, Classification::Supported) << t.message;
+  EXPECT_FALSE(t.tlsIntercepted);
+  EXPECT_EQ(t.grpc, "OK");
+}
+
+TEST_F(ProbeThroughProxies, SquidBumpIsUnsupportedWithSpliceRemedy) {
+  const auto& squid = lab_->squidBump();
+  auto t = probeOne(request(squid.url(), grpcTarget(), squid.bumpCaPem()));
+  EXPECT_EQ(t.classification, Classification::Unsupported) << t.message;
+  EXPECT_EQ(t.tunnel, TunnelState::Established);
+  EXPECT_TRUE(t.tlsIntercepted);
+  EXPECT_TRUE(t.interceptorTrusted);
+  EXPECT_NE(t.alpn, "h2");
+  EXPECT_FALSE(t.interceptorIssuer.empty());
+  EXPECT_THAT(t.grpc, HasSubstr("UNAVAILABLE"));
+  EXPECT_THAT(t.proxyServer, HasSubstr("squid/5"));
+  EXPECT_THAT(t.message, HasSubstr("ssl_bump splice"));
+  EXPECT_THAT(t.message, HasSubstr("ssl::server_name mgmt.test"));
+}
+
+TEST_F(ProbeThroughProxies, SquidBumpByAnUntrustedCaNamesTheIssuer) {
+  auto t = probeOne(request(lab_->squidBump().url(), grpcTarget()));
+  EXPECT_EQ(t.classification, Classification::Unsupported) << t.message;
+  EXPECT_TRUE(t.tlsIntercepted);
+  EXPECT_FALSE(t.interceptorTrusted);
+  EXPECT_THAT(t.message, HasSubstr("which the pods do not trust"));
+  EXPECT_THAT(t.message, HasSubstr(t.interceptorIssuer));
+}
+
+TEST_F(ProbeThroughProxies, TheSpliceRemedyMakesSquidSupported) {
+  const auto& squid = lab_->squidSplice();
+  auto t = probeOne(request(squid.url(), grpcTarget(), squid.bumpCaPem()));
+  EXPECT_EQ(t.classification, Classification::Supported) << t.message;
+  EXPECT_FALSE(t.tlsIntercepted);
+  EXPECT_EQ(t.alpn, "h2");
+}
+
+TEST_F(ProbeThroughProxies, InterceptorThatKeepsHttp2IsWarnWhenTrusted) {
+  const auto& mitm = lab_->interceptor();
+  auto t = probeOne(request(mitm.url(), grpcTarget(), mitm.caPem()));
+  EXPECT_EQ(t.classification, Classification::Warn) << t.message;
+  EXPECT_TRUE(t.tlsIntercepted);
+  EXPECT_TRUE(t.interceptorTrusted);
+  EXPECT_EQ(t.alpn, "h2");
+  EXPECT_EQ(t.grpc, "OK");
+  EXPECT_THAT(t.message, HasSubstr(t.interceptorIssuer));
+}
+
+TEST_F(ProbeThroughProxies, InterceptorNotTrustedIsUnsupported) {
+  auto t = probeOne(request(lab_->interceptor().url(), grpcTarget()));
+  EXPECT_EQ(t.classification, Classification::Unsupported) << t.message;
+  EXPECT_TRUE(t.tlsIntercepted);
+  EXPECT_FALSE(t.interceptorTrusted);
+  EXPECT_THAT(t.grpc, Not(HasSubstr("OK")));
+  EXPECT_THAT(t.message, HasSubstr("trust.caBundles"));
+}
+
+TEST_F(ProbeThroughProxies, SquidDenyingConnectIsRefusedWithFingerprint) {
+  auto t = probeOne(request(lab_->squidDeny().url(), grpcTarget()));
+  EXPECT_EQ(t.classification, Classification::Unsupported);
+  EXPECT_EQ(t.tunnel, TunnelState::Refused);
+  EXPECT_EQ(t.connectStatus, 403);
+  EXPECT_EQ(t.proxyServer, "squid/5.7");
+  EXPECT_THAT(t.message, HasSubstr("403 Forbidden"));
+  EXPECT_THAT(t.message, HasSubstr("X-Squid-Error: ERR_ACCESS_DENIED"));
+  EXPECT_TRUE(t.grpc.empty());  // nothing to say about gRPC when there is no tunnel
+}
+
+TEST_F(ProbeThroughProxies, BasicAuthAcceptedMissingAndWrong) {
+  const auto& creds = lab_->tinyproxyCredentials();
+  const std::string hostPort = "127.0.0.1:" + std::to_string(lab_->tinyproxyAuth().port());
+
+  auto ok = probeOne(request("http://" + creds.user + ":" + creds.password + "@" + hostPort,
+                             grpcTarget()));
+  EXPECT_EQ(ok.classification, Classification::Supported) << ok.message;
+  EXPECT_EQ(ok.grpc, "OK");  // gRPC itself sent the credentials from the URL
+
+  auto missing = probeOne(request("http://" + hostPort, grpcTarget()));
+  EXPECT_EQ(missing.tunnel, TunnelState::AuthRequired);
+  EXPECT_EQ(missing.connectStatus, 407);
+  EXPECT_THAT(missing.message, HasSubstr("no credentials were given"));
+
+  auto wrong = probeOne(request("http://" + creds.user + ":wrong-pass@" + hostPort, grpcTarget()));
+  EXPECT_EQ(wrong.tunnel, TunnelState::AuthRequired);
+  EXPECT_EQ(wrong.connectStatus, 401);
+  EXPECT_THAT(wrong.message, HasSubstr("rejected the credentials"));
+  EXPECT_THAT(wrong.message, Not(HasSubstr("wrong-pass")));
+}
+
+TEST_F(ProbeThroughProxies, SilentProxyTimesOutWithinTheTimeout) {
+  auto r = request(lab_->silentProxy().url(), grpcTarget());
+  r.timeout = std::chrono::milliseconds(1500);
+  auto start = std::chrono::steady_clock::now();
+  auto t = probeOne(r);
+  auto took = std::chrono::steady_clock::now() - start;
+  EXPECT_EQ(t.tunnel, TunnelState::Timeout);
+  EXPECT_EQ(t.classification, Classification::Unsupported);
+  EXPECT_THAT(t.message, HasSubstr("timed out waiting for the proxy's answer to CONNECT"));
+  EXPECT_GE(took, std::chrono::milliseconds(1400));
+  EXPECT_LT(took, std::chrono::milliseconds(2500));  // the contract: timeout + at most 1 s
+}
+
+TEST_F(ProbeThroughProxies, ClosedProxyPortIsProxyUnreachableFast) {
+  auto start = std::chrono::steady_clock::now();
+  auto t = probeOne(request(lab_->closedProxy().url(), grpcTarget()));
+  EXPECT_EQ(t.tunnel, TunnelState::ProxyUnreachable);
+  EXPECT_THAT(t.message, HasSubstr("Connection refused"));
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(2));
+}
+
+TEST_F(ProbeThroughProxies, TargetDownBehindSquidIsTargetUnreachable) {
+  auto t = probeOne(request(lab_->squid().url(), lab_->downTarget().address()));
+  EXPECT_EQ(t.tunnel, TunnelState::TargetUnreachable) << t.message;
+  EXPECT_EQ(t.classification, Classification::Unsupported);
+  EXPECT_THAT(t.message, HasSubstr("could not reach " + lab_->downTarget().address()));
+}
+
+TEST_F(ProbeThroughProxies, WebSocketFallbackThroughAPlainTunnel) {
+  auto r = request(lab_->squid().url(), ingressTarget());
+  r.targets[0].websocketPath = "/v1/ws";
+  auto t = probeOne(r);
+  EXPECT_EQ(t.classification, Classification::Supported) << t.message;
+  EXPECT_EQ(t.websocketFallback, WebSocketState::Available) << t.websocketDetail;
+  EXPECT_EQ(t.grpc, "OK");  // gRPC through the nginx ingress, h2 end to end
+}
+
+TEST_F(ProbeThroughProxies, WebSocketPathThatDoesNotUpgradeIsUnavailable) {
+  auto r = request(lab_->tinyproxy().url(), ingressTarget());
+  r.targets[0].websocketPath = "/no-such-socket";
+  auto t = probeOne(r);
+  EXPECT_EQ(t.websocketFallback, WebSocketState::Unavailable);
+  EXPECT_FALSE(t.websocketDetail.empty());
+}
+
+TEST_F(ProbeThroughProxies, SquidBumpStripsWebSocketUnlessUpgradesAreAllowed) {
+  auto stripped = request(lab_->squidBump().url(), ingressTarget(), lab_->squidBump().bumpCaPem());
+  stripped.targets[0].websocketPath = "/v1/ws";
+  auto t = probeOne(stripped);
+  EXPECT_EQ(t.classification, Classification::Unsupported) << t.message;
+  EXPECT_EQ(t.websocketFallback, WebSocketState::Unavailable);
+  EXPECT_THAT(t.message, HasSubstr("http_upgrade_request_protocols websocket allow all"));
+
+  const auto& allowing = lab_->squidBumpWebSocket();
+  auto r = request(allowing.url(), ingressTarget(), allowing.bumpCaPem());
+  r.targets[0].websocketPath = "/v1/ws";
+  t = probeOne(r);
+  EXPECT_EQ(t.classification, Classification::Unsupported) << t.message;  // gRPC still fails
+  EXPECT_EQ(t.websocketFallback, WebSocketState::Available) << t.websocketDetail;
+  EXPECT_THAT(t.message, HasSubstr("rely on the WebSocket fallback (available)"));
+}
+
+TEST_F(ProbeThroughProxies, SeveralTargetsInOneCallAreClassifiedEach) {
+  auto r = request(lab_->squid().url(), grpcTarget());
+  ProbeTarget down = r.targets[0];
+  down.address = parseTargetAddress(lab_->downTarget().address());
+  r.targets.push_back(down);
+  ProbeTarget ingress = r.targets[0];
+  ingress.address = parseTargetAddress(ingressTarget());
+  r.targets.push_back(ingress);
+  auto report = runProbe(r);
+  ASSERT_EQ(report.targets.size(), 3u);
+  EXPECT_EQ(report.targets[0].classification, Classification::Supported);
+  EXPECT_EQ(report.targets[1].tunnel, TunnelState::TargetUnreachable);
+  EXPECT_EQ(report.targets[2].classification, Classification::Supported);
+  EXPECT_EQ(report.classification, Classification::Unsupported);
+  EXPECT_EQ(report.targets[1].address, lab_->downTarget().address());
+}
+
+// ---- the command line, as a user runs it ----
+
+struct CommandResult {
+  int exitCode = -1;
+  std::string out, err;
+};
+
+CommandResult runAgentproxy(const std::vector<std::string>& args) {
+  const char* bin = std::getenv("AGENTPROXY_BIN");
+  EXPECT_NE(bin, nullptr) << "AGENTPROXY_BIN is set by CTest";
+  std::string errFile = ::testing::TempDir() + "agentproxy-stderr-" + std::to_string(::getpid());
+  std::string command = bin ? bin : "agentproxy";
+  for (const auto& a : args) command += " '" + a + "'";
+  command += " 2>" + errFile;
+  CommandResult result;
+  FILE* pipe = ::popen(command.c_str(), "r");
+  std::array<char, 4096> buf;
+  while (size_t n = std::fread(buf.data(), 1, buf.size(), pipe)) result.out.append(buf.data(), n);
+  int status = ::pclose(pipe);
+  result.exitCode = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  std::ifstream err(errFile);
+  std::stringstream text;
+  text << err.rdbuf();
+  result.err = text.str();
+  std::remove(errFile.c_str());
+  return result;
+}
+
+TEST_F(ProbeThroughProxies, CommandLineExitCodesAndJson) {
+  const auto targetCaFile = lab_->targetCaFile().string();
+  auto supported = runAgentproxy({"probe", "--proxy", lab_->squid().url(), "--target",
+                                  grpcTarget(), "--server-name", "mgmt.test", "--target-ca",
+                                  targetCaFile, "--output", "json"});
+  EXPECT_EQ(supported.exitCode, 0) << supported.out << supported.err;
+  auto j = nlohmann::json::parse(supported.out);
+  EXPECT_EQ(j["classification"], "Supported");
+  EXPECT_EQ(j["targets"][0]["tunnel"], "Established");
+  EXPECT_EQ(j["targets"][0]["grpc"], "OK");
+
+  auto warn = runAgentproxy({"probe", "--proxy", lab_->interceptor().url(), "--target",
+                             grpcTarget(), "--server-name", "mgmt.test", "--target-ca",
+                             targetCaFile, "--trust-ca", lab_->interceptor().caFile().string()});
+  EXPECT_EQ(warn.exitCode, 1) << warn.out << warn.err;
+  EXPECT_THAT(warn.out, HasSubstr("Warn"));
+
+  auto unsupported = runAgentproxy({"probe", "--proxy", lab_->squidBump().url(), "--target",
+                                    grpcTarget(), "--server-name", "mgmt.test", "--target-ca",
+                                    targetCaFile, "--trust-ca",
+                                    lab_->squidBump().bumpCaFile().string()});
+  EXPECT_EQ(unsupported.exitCode, 2) << unsupported.out << unsupported.err;
+  EXPECT_THAT(unsupported.out, HasSubstr("ssl_bump splice"));
+}
+
+TEST_F(ProbeThroughProxies, CommandLineNeverPrintsThePassword) {
+  const auto& creds = lab_->tinyproxyCredentials();
+  const std::string hostPort = "127.0.0.1:" + std::to_string(lab_->tinyproxyAuth().port());
+  for (const std::string& password : {creds.password, std::string("not-the-password")}) {
+    for (const char* format : {"text", "json"}) {
+      auto r = runAgentproxy({"probe", "--proxy",
+                              "http://" + creds.user + ":" + password + "@" + hostPort,
+                              "--target", grpcTarget(), "--server-name", "mgmt.test",
+                              "--target-ca", lab_->targetCaFile().string(), "--output", format});
+      EXPECT_EQ(r.exitCode, password == creds.password ? 0 : 2) << r.out << r.err;
+      EXPECT_THAT(r.out + r.err, Not(HasSubstr(password)));
+      EXPECT_THAT(r.out, HasSubstr("http://***@" + hostPort));
+    }
+  }
+}
+
+}  // namespace
+}  // namespace agentproxy::probe
