@@ -10,4 +10,4 @@ cd "$root"
 scripts/build.sh >/dev/null
 source scripts/lib/lab.sh
 start_lab "$root"
-exec /usr/bin/python3 bench/probe_bench.py "$root/build/bin/agentproxy" "${1:-20}"
+/usr/bin/python3 bench/probe_bench.py "$root/build/bin/agentproxy" "${1:-20}"

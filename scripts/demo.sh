@@ -20,6 +20,7 @@ cases=(
   "mitmproxy, TLS interception keeping HTTP/2|--proxy $LAB_INTERCEPTOR --target $LAB_TARGET --trust-ca $LAB_INTERCEPTOR_CA"
   "Squid 5.7, SSL bump|--proxy $LAB_SQUID_BUMP --target $LAB_INGRESS --trust-ca $LAB_SQUID_BUMP_CA --websocket-path $LAB_WEBSOCKET_PATH"
   "Squid 5.7, SSL bump + splice (the remedy)|--proxy $LAB_SQUID_SPLICE --target $LAB_TARGET --trust-ca $LAB_SQUID_SPLICE_CA"
+  "Squid 5.7 over TLS (an https:// proxy URL)|--proxy $LAB_SQUID_HTTPS --target $LAB_TARGET --trust-ca $LAB_TARGET_CA"
   "Squid 5.7, CONNECT denied|--proxy $LAB_SQUID_DENY --target $LAB_TARGET"
   "tinyproxy, wrong password|--proxy $LAB_TINYPROXY_AUTH_WRONG --target $LAB_TARGET"
 )

@@ -19,7 +19,9 @@ start_lab() {
     waited=$((waited + 1))
   done
   # shellcheck disable=SC1091
+  set -a
   source "$LAB_WORK/lab.env"
+  set +a
 }
 
 stop_lab() {

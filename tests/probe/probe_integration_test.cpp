@@ -226,6 +226,27 @@ TEST_F(ProbeThroughProxies, SquidBumpStripsWebSocketUnlessUpgradesAreAllowed) {
   EXPECT_THAT(t.message, HasSubstr("rely on the WebSocket fallback (available)"));
 }
 
+TEST_F(ProbeThroughProxies, HttpsProxyIsProbedOverTlsAndWarnsAboutGrpcCore) {
+  // The proxy's certificate comes from the lab's CA, which the agents are told to trust.
+  auto r = request(lab_->squidHttps().url(), grpcTarget(), targetCa());
+  ASSERT_TRUE(r.proxy.tls());
+  auto report = runProbe(r);
+  ASSERT_EQ(report.targets.size(), 1u);
+  const auto& t = report.targets[0];
+  EXPECT_EQ(t.classification, Classification::Supported) << t.message;
+  EXPECT_EQ(t.tunnel, TunnelState::Established);
+  EXPECT_EQ(t.grpc, "OK");  // gRPC C++ reached it through the probe's TLS relay
+  ASSERT_EQ(report.warnings.size(), 1u);
+  EXPECT_THAT(report.warnings[0], HasSubstr("ignore https:// proxies and connect directly"));
+}
+
+TEST_F(ProbeThroughProxies, HttpsProxyWithAnUntrustedCertificateIsUnreachable) {
+  auto t = probeOne(request(lab_->squidHttps().url(), grpcTarget()));
+  EXPECT_EQ(t.tunnel, TunnelState::ProxyUnreachable);
+  EXPECT_EQ(t.failedStep, ProbeStep::ProxyTls);
+  EXPECT_THAT(t.message, HasSubstr("the proxy's TLS certificate does not verify"));
+}
+
 TEST_F(ProbeThroughProxies, SeveralTargetsInOneCallAreClassifiedEach) {
   auto r = request(lab_->squid().url(), grpcTarget());
   ProbeTarget down = r.targets[0];

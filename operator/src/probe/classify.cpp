@@ -24,24 +24,25 @@ std::string statusText(const TargetReport& t) {
   return s;
 }
 
-// The sentence about the WebSocket-over-HTTP/1.1 fallback that ends a message about gRPC
-// failing, so the reader knows whether the agent has a way around it.
-std::string fallbackSentence(const TargetReport& t) {
+// How a message about gRPC failing ends: the WebSocket-over-HTTP/1.1 fallback as the other way
+// out when it works or was not probed, or why it does not help either.
+std::string fallbackTail(const TargetReport& t) {
   switch (t.websocketFallback) {
     case WebSocketState::Available:
-      return "rely on the WebSocket fallback (available)";
+      return ", or rely on the WebSocket fallback (available).";
     case WebSocketState::Unavailable: {
-      std::string s = "the WebSocket fallback is not available either (" + t.websocketDetail + ")";
+      std::string s = ". The WebSocket fallback is not available either (" + t.websocketDetail + ")";
       if (t.tlsIntercepted && isSquid(t)) {
-        s += "; Squid strips WebSocket upgrades on bumped connections unless "
+        s += ": Squid strips WebSocket upgrades on bumped connections unless "
              "'http_upgrade_request_protocols websocket allow all' is set";
       }
-      return s;
+      return s + ".";
     }
     case WebSocketState::NotProbed:
       break;
   }
-  return "rely on the agent's WebSocket fallback (not probed: set websocketPath to check it)";
+  return ", or rely on the agent's WebSocket fallback (not probed: set websocketPath to check "
+         "it).";
 }
 
 Verdict tunnelFailed(const TargetReport& t, const std::string& proxy) {
@@ -124,14 +125,12 @@ Verdict classify(const TargetReport& t, const std::string& proxy) {
               who(t) + " intercepts TLS for " + name + " and " + offered +
                   "; gRPC needs HTTP/2, which Squid does not do on bumped connections. Add "
                   "'ssl_bump splice' for this server name (acl mgmt ssl::server_name " + name +
-                  " then ssl_bump splice mgmt, before the bump rule), or " +
-                  fallbackSentence(t) + "."};
+                  " then ssl_bump splice mgmt, before the bump rule)" + fallbackTail(t)};
     }
     return {Classification::Unsupported,
             who(t) + " intercepts TLS for " + name + " and " + offered +
                 "; gRPC needs HTTP/2. Exempt " + name +
-                " from TLS inspection (or enable HTTP/2 inspection on the proxy), or " +
-                fallbackSentence(t) + "."};
+                " from TLS inspection (or enable HTTP/2 inspection on the proxy)" + fallbackTail(t)};
   }
   if (t.alpn != "h2") {
     return {Classification::Unsupported,
