@@ -333,5 +333,20 @@ TEST_F(ProbeThroughProxies, CommandLineNeverPrintsThePassword) {
   }
 }
 
+TEST_F(ProbeThroughProxies, CommandLineUsageErrorsExit64WithOneLine) {
+  for (const auto& args : std::vector<std::vector<std::string>>{
+           {"probe", "--proxy", "http://:3128", "--target", grpcTarget()},
+           {"probe", "--proxy", lab_->squid().url(), "--target", "mgmt.test"},
+           {"probe", "--proxy", lab_->squid().url(), "--target", grpcTarget(), "--trust-ca",
+            lab_->dir().string()},
+           {"frobnicate"}}) {
+    auto r = runAgentproxy(args);
+    EXPECT_EQ(r.exitCode, 64) << r.err;
+    EXPECT_TRUE(r.out.empty()) << r.out;
+    EXPECT_GE(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+    EXPECT_THAT(r.err, HasSubstr("agentproxy")) << r.err;
+  }
+}
+
 }  // namespace
 }  // namespace agentproxy::probe

@@ -5,6 +5,7 @@
 #include <openssl/x509.h>
 
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -60,6 +61,10 @@ std::string parseCertificateBundle(const std::string& pem, const std::string& so
 }
 
 std::string loadCertificateFile(const std::string& path) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) {
+    throw InputError("cannot read CA file " + path + ": it is a directory");
+  }
   std::ifstream file(path, std::ios::binary);
   if (!file) throw InputError("cannot read CA file " + path);
   std::ostringstream text;
