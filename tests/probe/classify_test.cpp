@@ -27,6 +27,7 @@ TargetReport established() {
 
 TEST(Classify, PlainTunnelIsSupported) {
   auto v = classify(established(), kProxy);
+  EXPECT_EQ(v.reason, "TunnelEndToEnd");
   EXPECT_EQ(v.classification, Classification::Supported);
   EXPECT_THAT(v.message, HasSubstr("end-to-end CONNECT tunnel"));
 }
@@ -39,6 +40,7 @@ TEST(Classify, TrustedInterceptionThatKeepsHttp2IsWarn) {
   t.proxyServer = "mitmproxy";
   auto v = classify(t, kProxy);
   EXPECT_EQ(v.classification, Classification::Warn);
+  EXPECT_EQ(v.reason, "InterceptedWithHTTP2");
   EXPECT_THAT(v.message, HasSubstr("CN=Corp Proxy CA"));
   EXPECT_THAT(v.message, HasSubstr("exempting api.mgmt.example.com from inspection"));
 }
@@ -55,6 +57,7 @@ TEST(Classify, SquidBumpWithoutHttp2IsUnsupportedWithSpliceRemedy) {
   t.websocketFallback = WebSocketState::Available;
   auto v = classify(t, kProxy);
   EXPECT_EQ(v.classification, Classification::Unsupported);
+  EXPECT_EQ(v.reason, "InterceptedWithoutHTTP2");
   EXPECT_THAT(v.message, HasSubstr("squid/5.7 intercepts TLS for api.mgmt.example.com"));
   EXPECT_THAT(v.message, HasSubstr("ssl_bump splice"));
   EXPECT_THAT(v.message, HasSubstr("ssl::server_name api.mgmt.example.com"));
@@ -99,6 +102,7 @@ TEST(Classify, UntrustedInterceptorIsUnsupportedAndNamesTheCa) {
   t.grpcWorks = false;
   auto v = classify(t, kProxy);
   EXPECT_EQ(v.classification, Classification::Unsupported);
+  EXPECT_EQ(v.reason, "UntrustedInterceptor");
   EXPECT_THAT(v.message, HasSubstr("\"CN=Corp Proxy CA\", which the pods do not trust"));
   EXPECT_THAT(v.message, HasSubstr("trust.caBundles"));
 }
@@ -113,6 +117,7 @@ TEST(Classify, ConnectRefusedNamesStatusAndSquidAcl) {
   t.proxyServer = "squid/5.7";
   auto v = classify(t, kProxy);
   EXPECT_EQ(v.classification, Classification::Unsupported);
+  EXPECT_EQ(v.reason, "ConnectRefused");
   EXPECT_THAT(v.message, HasSubstr("refused CONNECT to api.mgmt.example.com:8443"));
   EXPECT_THAT(v.message, HasSubstr("403 Forbidden, X-Squid-Error: ERR_ACCESS_DENIED 0"));
   EXPECT_THAT(v.message, HasSubstr("SSL_ports"));
@@ -127,6 +132,7 @@ TEST(Classify, AuthRequiredSaysWhetherCredentialsWereGiven) {
   t.failure = "no credentials were given";
   auto v = classify(t, kProxy);
   EXPECT_EQ(v.classification, Classification::Unsupported);
+  EXPECT_EQ(v.reason, "AuthenticationRequired");
   EXPECT_THAT(v.message, HasSubstr("requires authentication"));
   EXPECT_THAT(v.message, HasSubstr("no credentials were given"));
   EXPECT_THAT(v.message, HasSubstr("credentialsSecretRef"));
@@ -164,6 +170,7 @@ TEST(Classify, FailedHandshakeInsideTheTunnel) {
   t.failure = "TLS handshake failed: wrong version number";
   auto v = classify(t, kProxy);
   EXPECT_EQ(v.classification, Classification::Unsupported);
+  EXPECT_EQ(v.reason, "TLSHandshakeFailed");
   EXPECT_THAT(v.message, HasSubstr("TLS handshake with api.mgmt.example.com failed"));
 }
 
@@ -174,6 +181,7 @@ TEST(Classify, EndToEndButNotGrpc) {
   t.grpc = "UNAVAILABLE: failed to connect";
   auto v = classify(t, kProxy);
   EXPECT_EQ(v.classification, Classification::Unsupported);
+  EXPECT_EQ(v.reason, "NoHTTP2");
   EXPECT_THAT(v.message, HasSubstr("selects http/1.1, not h2"));
 }
 

@@ -31,7 +31,8 @@ std::string fallbackTail(const TargetReport& t) {
     case WebSocketState::Available:
       return ", or rely on the WebSocket fallback (available).";
     case WebSocketState::Unavailable: {
-      std::string s = ". The WebSocket fallback is not available either (" + t.websocketDetail + ")";
+      std::string s =
+          ". The WebSocket fallback is not available either (" + t.websocketDetail + ")";
       if (t.tlsIntercepted && isSquid(t)) {
         s += ": Squid strips WebSocket upgrades on bumped connections unless "
              "'http_upgrade_request_protocols websocket allow all' is set";
@@ -49,29 +50,29 @@ Verdict tunnelFailed(const TargetReport& t, const std::string& proxy) {
   const std::string target = t.address;
   switch (t.tunnel) {
     case TunnelState::ProxyUnreachable:
-      return {Classification::Unsupported,
+      return {Classification::Unsupported, "ProxyUnreachable",
               "Cannot reach the proxy " + proxy + " (" + t.failure +
                   "). Check the proxy address and port, and that the proxy runs and is "
                   "reachable from here."};
     case TunnelState::Timeout:
-      return {Classification::Unsupported,
+      return {Classification::Unsupported, "ProbeTimeout",
               "The probe of " + target + " through " + proxy + " timed out " +
                   std::string(describe(t.failedStep)) + ". Check that " + proxy +
                   " is an HTTP proxy and that a firewall does not drop the traffic; raise the "
                   "probe timeout if the path is slow."};
     case TunnelState::AuthRequired:
-      return {Classification::Unsupported,
+      return {Classification::Unsupported, "AuthenticationRequired",
               who(t, proxy) + " requires authentication for CONNECT to " + target + " (" +
                   statusText(t) + "): " + t.failure +
                   ". Set the proxy credentials (credentialsSecretRef, or user:password in the "
                   "proxy URL) to an account the proxy accepts."};
     case TunnelState::TargetUnreachable:
-      return {Classification::Unsupported,
+      return {Classification::Unsupported, "TargetUnreachable",
               who(t, proxy) + " could not reach " + target + " (" + statusText(t) +
                   "). Check the target address and port, and that the proxy's network can "
                   "reach it."};
     case TunnelState::Refused:
-      return {Classification::Unsupported,
+      return {Classification::Unsupported, "ConnectRefused",
               who(t, proxy) + " refused CONNECT to " + target + " (" +
                   (t.connectStatus ? statusText(t) : t.failure) +
                   "). Allow CONNECT to this host and port in the proxy's policy" +
@@ -82,7 +83,7 @@ Verdict tunnelFailed(const TargetReport& t, const std::string& proxy) {
     case TunnelState::Established:
       break;
   }
-  return {Classification::Unknown, "The tunnel state is unknown."};
+  return {Classification::Unknown, "Unknown", "The tunnel state is unknown."};
 }
 
 }  // namespace
@@ -92,54 +93,57 @@ Verdict classify(const TargetReport& t, const std::string& proxy) {
   const std::string name = serverName(t);
 
   if (!t.tlsHandshakeDone) {
-    return {Classification::Unsupported,
+    return {Classification::Unsupported, "TLSHandshakeFailed",
             "The tunnel to " + t.address + " is open but the TLS handshake with " + name +
                 " failed (" + t.failure + "). Check that the target serves TLS on this port; " +
                 "if the proxy inspects TLS, exempt " + name + " from inspection."};
   }
   if (t.tlsIntercepted && !t.interceptorTrusted) {
-    return {Classification::Unsupported,
+    return {Classification::Unsupported, "UntrustedInterceptor",
             who(t) + " intercepts TLS for " + name + " with a certificate issued by \"" +
                 t.interceptorIssuer +
                 "\", which the pods do not trust, so gRPC cannot verify the server. Add that "
-                "CA to trust.caBundles (--trust-ca), or exempt " + name +
-                " from TLS inspection."};
+                "CA to trust.caBundles (--trust-ca), or exempt " +
+                name + " from TLS inspection."};
   }
   if (t.grpcWorks) {
     if (!t.tlsIntercepted) {
-      return {Classification::Supported,
-              "gRPC reaches " + name + " through an end-to-end CONNECT tunnel (no TLS "
-              "interception; ALPN " + t.alpn + ")."};
+      return {Classification::Supported, "TunnelEndToEnd",
+              "gRPC reaches " + name +
+                  " through an end-to-end CONNECT tunnel (no TLS "
+                  "interception; ALPN " +
+                  t.alpn + ")."};
     }
-    return {Classification::Warn,
+    return {Classification::Warn, "InterceptedWithHTTP2",
             who(t) + " intercepts TLS for " + name + " (issuer \"" + t.interceptorIssuer +
                 "\") and passes HTTP/2, so gRPC works while the pods trust that CA. Support for "
-                "gRPC under TLS inspection varies by vendor and version; exempting " + name +
-                " from inspection is the robust setup."};
+                "gRPC under TLS inspection varies by vendor and version; exempting " +
+                name + " from inspection is the robust setup."};
   }
   // gRPC failed on an open tunnel with a handshake that we trust.
   if (t.tlsIntercepted && t.alpn != "h2") {
     std::string offered = t.alpn.empty() ? "offers no ALPN protocol" : "offers only " + t.alpn;
     if (isSquid(t)) {
-      return {Classification::Unsupported,
+      return {Classification::Unsupported, "InterceptedWithoutHTTP2",
               who(t) + " intercepts TLS for " + name + " and " + offered +
                   "; gRPC needs HTTP/2, which Squid does not do on bumped connections. Add "
-                  "'ssl_bump splice' for this server name (acl mgmt ssl::server_name " + name +
-                  " then ssl_bump splice mgmt, before the bump rule)" + fallbackTail(t)};
+                  "'ssl_bump splice' for this server name (acl mgmt ssl::server_name " +
+                  name + " then ssl_bump splice mgmt, before the bump rule)" + fallbackTail(t)};
     }
-    return {Classification::Unsupported,
+    return {Classification::Unsupported, "InterceptedWithoutHTTP2",
             who(t) + " intercepts TLS for " + name + " and " + offered +
                 "; gRPC needs HTTP/2. Exempt " + name +
-                " from TLS inspection (or enable HTTP/2 inspection on the proxy)" + fallbackTail(t)};
+                " from TLS inspection (or enable HTTP/2 inspection on the proxy)" +
+                fallbackTail(t)};
   }
   if (t.alpn != "h2") {
-    return {Classification::Unsupported,
+    return {Classification::Unsupported, "NoHTTP2",
             "The tunnel to " + name + " is end to end but the server " +
                 (t.alpn.empty() ? "selects no ALPN protocol" : "selects " + t.alpn) +
-                ", not h2, and the gRPC call failed (" + t.grpc +
-                "). Check that " + t.address + " is the gRPC endpoint."};
+                ", not h2, and the gRPC call failed (" + t.grpc + "). Check that " + t.address +
+                " is the gRPC endpoint."};
   }
-  return {Classification::Unsupported,
+  return {Classification::Unsupported, "GRPCCallFailed",
           "TLS and HTTP/2 reach " + name + (t.tlsIntercepted ? " through the interceptor" : "") +
               ", but the gRPC call failed (" + t.grpc + "). Check that " + t.address +
               " serves gRPC and that the CA given for it (serverCA / --target-ca) issued its "
@@ -147,11 +151,12 @@ Verdict classify(const TargetReport& t, const std::string& proxy) {
 }
 
 void classifyReport(ProbeReport& report, const std::string& proxy) {
-  report.classification = report.targets.empty() ? Classification::Unknown
-                                                  : Classification::Supported;
+  report.classification =
+      report.targets.empty() ? Classification::Unknown : Classification::Supported;
   for (auto& target : report.targets) {
     auto verdict = classify(target, proxy);
     target.classification = verdict.classification;
+    target.reason = std::move(verdict.reason);
     target.message = std::move(verdict.message);
     report.classification = worst(report.classification, target.classification);
     if (report.proxyServer.empty()) report.proxyServer = target.proxyServer;

@@ -10,13 +10,14 @@ namespace agentproxy::probe {
 
 struct Verdict {
   Classification classification = Classification::Unknown;
+  std::string reason;  // CamelCase cause, for conditions: UntrustedInterceptor, NoHTTP2, ...
   std::string message;
 };
 
 // `proxy` is the proxy's redacted host:port, used in messages.
 Verdict classify(const TargetReport& target, const std::string& proxy);
 
-// Fills classification/message of every target and of the whole report.
+// Fills classification, reason and message of every target and of the whole report.
 void classifyReport(ProbeReport& report, const std::string& proxy);
 
 }  // namespace agentproxy::probe

@@ -73,6 +73,7 @@ struct TargetReport {
 
   // Derived by classify().
   Classification classification = Classification::Unknown;
+  std::string reason;  // CamelCase cause (conditions); not part of the JSON report
   std::string message;
 };
 
