@@ -32,3 +32,6 @@ if ((${#missing[@]})); then
   # its own instances on free loopback ports, so those are not needed.
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
+
+# helm and kubectl, for the tests against the test API server and for the demo.
+[[ ${1:-} == --build-only ]] || "$(dirname "$0")/lib/install_k8s_tools.sh"

@@ -1,0 +1,136 @@
+#include "controller/references.h"
+
+#include <openssl/evp.h>
+#include <openssl/sha.h>
+
+#include <nlohmann/json.hpp>
+
+#include "probe/pem.h"
+
+namespace agentproxy::controller {
+namespace {
+
+using policy::PemSource;
+
+std::string base64Decode(const std::string& in) {
+  std::string out(3 * (in.size() / 4) + 3, '\0');
+  int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                          reinterpret_cast<const unsigned char*>(in.data()),
+                          static_cast<int>(in.size()));
+  if (n < 0 || in.size() % 4 != 0) throw std::invalid_argument("not base64");
+  // EVP_DecodeBlock counts the padding as zero bytes; drop them.
+  size_t padding = 0;
+  if (!in.empty() && in.back() == '=') ++padding;
+  if (in.size() > 1 && in[in.size() - 2] == '=') ++padding;
+  out.resize(static_cast<size_t>(n) - padding);
+  return out;
+}
+
+// The value of `key` in a Secret (base64 data) or ConfigMap (data, then binaryData).
+std::optional<std::string> valueOf(const nlohmann::json& object, const std::string& key,
+                                   bool secret) {
+  auto data = object.find("data");
+  if (data != object.end() && data->is_object()) {
+    auto it = data->find(key);
+    if (it != data->end() && it->is_string()) {
+      return secret ? base64Decode(it->get<std::string>()) : it->get<std::string>();
+    }
+  }
+  if (!secret) {
+    auto binary = object.find("binaryData");
+    if (binary != object.end() && binary->is_object()) {
+      auto it = binary->find(key);
+      if (it != binary->end() && it->is_string()) return base64Decode(it->get<std::string>());
+    }
+  }
+  return std::nullopt;
+}
+
+std::string readPem(const PemSource& source, ObjectReader& reader) {
+  bool secret = source.kind == PemSource::Kind::Secret;
+  auto object = secret ? reader.secret(source.namespace_, source.name)
+                       : reader.configMap(source.namespace_, source.name);
+  const std::string what =
+      (secret ? "Secret " : "ConfigMap ") + source.namespace_ + "/" + source.name;
+  if (!object) {
+    throw ReferenceError(secret ? "SecretNotFound" : "ConfigMapNotFound",
+                         what + " does not exist.");
+  }
+  std::optional<std::string> pem;
+  try {
+    pem = valueOf(*object, source.key, secret);
+  } catch (const std::invalid_argument&) {
+    throw ReferenceError("InvalidPEM", what + " key " + source.key + " is not valid base64.");
+  }
+  if (!pem) throw ReferenceError("KeyNotFound", what + " has no key " + source.key + ".");
+  try {
+    return probe::parseCertificateBundle(*pem, what + " key " + source.key);
+  } catch (const probe::InputError& e) {
+    throw ReferenceError("InvalidPEM", std::string(e.what()) + ".");
+  }
+}
+
+std::string sha256Hex(const std::string& data) {
+  unsigned char digest[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(data.data()), data.size(), digest);
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (unsigned char b : digest) {
+    out += kHex[b >> 4];
+    out += kHex[b & 15];
+  }
+  return out;
+}
+
+}  // namespace
+
+ResolvedPolicy resolvePolicy(const policy::ProxyPolicy& policy, ObjectReader& reader) {
+  const auto& spec = policy.spec;
+  ResolvedPolicy resolved;
+  auto& request = resolved.request;
+  request.proxy = probe::parseProxyUrl(spec.httpsProxy);  // validated by parseProxyPolicy
+  request.timeout = spec.probeTimeout;
+
+  if (spec.credentials) {
+    const auto& ref = *spec.credentials;
+    const std::string what = "Secret " + ref.namespace_ + "/" + ref.name;
+    auto secret = reader.secret(ref.namespace_, ref.name);
+    if (!secret) {
+      throw ReferenceError("SecretNotFound",
+                           what + " (spec.proxy.credentialsSecretRef) does not exist.");
+    }
+    try {
+      auto user = valueOf(*secret, "username", true);
+      auto password = valueOf(*secret, "password", true);
+      if (!user || user->empty() || !password) {
+        throw ReferenceError("KeyNotFound", what + " needs the keys username and password.");
+      }
+      request.proxy.username = *user;
+      request.proxy.password = *password;
+    } catch (const std::invalid_argument&) {
+      throw ReferenceError("InvalidCredentials", what + " holds values that are not base64.");
+    }
+  }
+
+  for (const auto& source : spec.caBundles) request.trustPem += readPem(source, reader);
+
+  for (const auto& t : spec.targets) {
+    probe::ProbeTarget target;
+    target.address = probe::parseTargetAddress(t.address);  // validated by parseProxyPolicy
+    target.serverName = t.serverName;
+    target.websocketPath = t.websocketPath;
+    if (t.serverCA) target.targetRootsPem = readPem(*t.serverCA, reader);
+    request.targets.push_back(std::move(target));
+  }
+
+  std::string identity = request.proxy.withCredentials() + "\n" + request.trustPem + "\n" +
+                         std::to_string(request.timeout.count());
+  for (const auto& t : request.targets) {
+    identity += "\n" + t.address.hostPort() + " " + t.serverName + " " + t.websocketPath + "\n" +
+                t.targetRootsPem;
+  }
+  resolved.fingerprint = sha256Hex(identity);
+  return resolved;
+}
+
+}  // namespace agentproxy::controller
