@@ -11,12 +11,9 @@ RUN cmake -S . -B /build -G Ninja -DCMAKE_BUILD_TYPE=Release -DAGENTPROXY_BUILD_
 
 FROM debian:bookworm-slim
 RUN apt-get update \
- && apt-get install -y --no-install-recommends ca-certificates libgrpc++1.51 libssl3 \
+ && apt-get install -y --no-install-recommends ca-certificates libgrpc++1.51 libssl3 libcpprest2.10 libyaml-cpp0.7 \
  && rm -rf /var/lib/apt/lists/*
 COPY --from=build /build/bin/agentproxy /usr/local/bin/agentproxy
 # A fixed non-root UID so that runAsNonRoot can verify it without a passwd entry.
 USER 65532:65532
-# `agentproxy run` (the controller) arrives with the controller; until then the image carries
-# the preflight probe.
-ENTRYPOINT ["/usr/local/bin/agentproxy"]
-CMD ["--help"]
+ENTRYPOINT ["/usr/local/bin/agentproxy", "run"]

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# Quick-start command 1: installs what is missing, builds, brings up a proxy lab on 127.0.0.1
-# and runs `agentproxy probe` through each proxy, as a user would from a laptop.
+# Quick-start command 1: installs what is missing, builds, brings up a proxy lab on 127.0.0.1,
+# runs `agentproxy probe` through each proxy as a user would from a laptop, then runs the
+# operator against the test API server and shows the result with kubectl.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 scripts/setup.sh
 scripts/build.sh >/dev/null
 source scripts/lib/lab.sh
+source scripts/lib/apiserver.sh
 
 echo "==> starting the lab: a TLS gRPC server (the management plane), an nginx ingress,"
 echo "    tinyproxy, Squid 5.7 (plain, denying, SSL bump, bump+splice), mitmproxy"
@@ -44,3 +46,46 @@ done
 echo
 echo "==> summary (exit status: 0 Supported, 1 Warn, 2 Unsupported)"
 printf '    %s\n' "${summary[@]}"
+
+echo
+echo "==> the operator: the test API server stands in for Kubernetes; agentproxy run and kubectl"
+start_apiserver "$root"
+trap 'stop_operator; stop_apiserver; stop_lab' EXIT
+stop_operator() {
+  [[ -n ${OPERATOR_PID:-} ]] && kill -TERM "$OPERATOR_PID" 2>/dev/null && wait "$OPERATOR_PID" || true
+}
+kubectl apply -f crds/ | sed 's/^/    /'
+kubectl create namespace agentproxy-system >/dev/null
+kubectl -n agentproxy-system create configmap mgmt-ca --from-file=ca.crt="$LAB_TARGET_CA" >/dev/null
+kubectl -n agentproxy-system create configmap squid-bump-ca --from-file=ca.crt="$LAB_SQUID_BUMP_CA" >/dev/null
+kubectl -n agentproxy-system create configmap mitm-ca --from-file=ca.crt="$LAB_INTERCEPTOR_CA" >/dev/null
+policy() {  # name proxy trust-configmap(optional)
+  cat <<YAML
+apiVersion: agentproxy.io/v1alpha1
+kind: ProxyPolicy
+metadata: {name: $1}
+spec:
+  proxy: {httpsProxy: "$2"}
+$([[ -n ${3:-} ]] && printf '  trust:\n    caBundles: [{configMapRef: {namespace: agentproxy-system, name: %s, key: ca.crt}}]\n' "$3")
+  targets:
+    - address: "$LAB_INGRESS"
+      serverName: $LAB_SERVER_NAME
+      serverCA: {configMapRef: {namespace: agentproxy-system, name: mgmt-ca, key: ca.crt}}
+      websocketPath: $LAB_WEBSOCKET_PATH
+---
+YAML
+}
+{ policy corp-squid "$LAB_SQUID"; policy corp-mitm "$LAB_INTERCEPTOR" mitm-ca
+  policy corp-squid-bump "$LAB_SQUID_BUMP" squid-bump-ca; } | kubectl apply -f - | sed 's/^/    /'
+"$agentproxy" run --metrics-addr 0 --health-addr 0 >"$API_WORK/operator.log" 2>&1 &
+OPERATOR_PID=$!
+for _ in $(seq 100); do
+  classes=$(kubectl get proxypolicies -o jsonpath='{range .items[*]}{.status.classification}{" "}{end}')
+  [[ $(wc -w <<<"$classes") -eq 3 ]] && break
+  sleep 0.2
+done
+echo "    \$ kubectl get proxypolicies"
+kubectl get proxypolicies | sed 's/^/    /'
+echo
+echo "    \$ kubectl describe proxypolicy corp-squid-bump"
+kubectl describe proxypolicy corp-squid-bump | sed 's/^/    /'

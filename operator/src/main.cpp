@@ -5,6 +5,8 @@
 #include <vector>
 
 #include "cli/probe_command.h"
+#include "cli/run_command.h"
+#include "probe/pem.h"
 
 namespace {
 
@@ -12,6 +14,7 @@ constexpr char kUsage[] =
     "usage: agentproxy <command> [flags]\n"
     "\n"
     "commands:\n"
+    "  run       run the operator (the ProxyPolicy controller) against a cluster\n"
     "  probe     diagnose gRPC through an HTTP proxy from here, with no cluster\n"
     "  version   print the version\n"
     "\n"
@@ -31,14 +34,17 @@ int main(int argc, char** argv) {
     std::cout << "agentproxy " << AGENTPROXY_VERSION << "\n";
     return 0;
   }
-  if (command == "probe") {
-    // The probe must test the declared proxy, not the environment of whoever runs it: gRPC
-    // C-core would otherwise skip the proxy for hosts in no_proxy. Done before any thread.
+  if (command == "run" || command == "probe") {
+    // Probes must test the declared proxy, not the environment of whoever runs them: gRPC
+    // C-core would otherwise skip the proxy for hosts in no_proxy, or use grpc_proxy. Done
+    // before any thread starts.
     for (const char* name : {"no_grpc_proxy", "no_proxy", "NO_PROXY", "grpc_proxy",
                              "https_proxy", "http_proxy"}) {
       unsetenv(name);
     }
-    return agentproxy::cli::runProbeCommand(args, std::cout, std::cerr);
+    agentproxy::probe::useSystemRootsForGrpc();
+    return command == "run" ? agentproxy::cli::runOperator(args)
+                            : agentproxy::cli::runProbeCommand(args, std::cout, std::cerr);
   }
   std::cerr << "agentproxy: unknown command \"" << command << "\"\n" << kUsage;
   return agentproxy::cli::kExitUsage;

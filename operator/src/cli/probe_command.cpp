@@ -2,6 +2,7 @@
 
 #include <ostream>
 
+#include "cli/flags.h"
 #include "probe/duration.h"
 #include "probe/pem.h"
 
@@ -32,20 +33,10 @@ probe::ProbeRequest parseProbeFlags(const std::vector<std::string>& args, bool& 
   std::string proxy, serverName, websocketPath, targetRoots;
   bool haveProxy = false;
   json = false;
-  for (size_t i = 0; i < args.size(); ++i) {
-    std::string flag = args[i];
-    std::string value;
-    bool inlineValue = false;
-    if (auto eq = flag.find('='); flag.rfind("--", 0) == 0 && eq != std::string::npos) {
-      value = flag.substr(eq + 1);
-      flag = flag.substr(0, eq);
-      inlineValue = true;
-    }
-    auto takeValue = [&]() -> std::string {
-      if (inlineValue) return value;
-      if (i + 1 >= args.size()) throw InputError(flag + " needs a value");
-      return args[++i];
-    };
+  FlagReader flags(args);
+  while (auto next = flags.next()) {
+    const std::string& flag = *next;
+    auto takeValue = [&] { return flags.value(); };
     if (flag == "--proxy") {
       proxy = takeValue();
       haveProxy = true;

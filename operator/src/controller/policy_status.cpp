@@ -57,7 +57,9 @@ std::vector<Condition> probeConditions(const probe::ProbeReport& report, int64_t
     out.push_back(condition(
         "TLSIntercepted", true,
         intercepted->interceptorTrusted ? "Intercepted" : "UntrustedInterceptor",
-        who + " intercepts TLS for " + intercepted->address + " with a certificate issued by \"" +
+        who + " intercepts TLS for " +
+            (intercepted->serverName.empty() ? intercepted->address : intercepted->serverName) +
+            " with a certificate issued by \"" +
             intercepted->interceptorIssuer + "\", which the policy's trust " +
             (intercepted->interceptorTrusted ? "includes." : "does not include."),
         generation));

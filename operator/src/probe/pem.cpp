@@ -72,12 +72,27 @@ std::string loadCertificateFile(const std::string& path) {
   return parseCertificateBundle(text.str(), "CA file " + path);
 }
 
-std::string systemRootsPem() {
+namespace {
+
+std::string systemRootsFile() {
   const char* env = std::getenv(X509_get_default_cert_file_env());
-  std::ifstream file(env && *env ? env : X509_get_default_cert_file(), std::ios::binary);
-  std::ostringstream text;
-  if (file) text << file.rdbuf();
-  return text.str();
+  return env && *env ? env : X509_get_default_cert_file();
+}
+
+}  // namespace
+
+const std::string& systemRootsPem() {
+  static const std::string pem = [] {
+    std::ifstream file(systemRootsFile(), std::ios::binary);
+    std::ostringstream text;
+    if (file) text << file.rdbuf();
+    return text.str();
+  }();
+  return pem;
+}
+
+void useSystemRootsForGrpc() {
+  setenv("GRPC_DEFAULT_SSL_ROOTS_FILE_PATH", systemRootsFile().c_str(), /*overwrite=*/0);
 }
 
 }  // namespace agentproxy::probe

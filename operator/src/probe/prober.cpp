@@ -235,8 +235,12 @@ class TargetProber {
 
     // The gRPC call and the WebSocket upgrade use connections of their own, so they run
     // alongside the raw probe: a probe costs about one round of handshakes, not three.
-    std::string grpcRoots = (targetRoots.empty() ? systemRootsPem() : targetRoots) +
-                            "\n" + request_.trustPem;
+    // No explicit roots at all: gRPC's default roots, which main() points at the system
+    // bundle, are parsed once per process instead of once per channel.
+    std::string grpcRoots =
+        targetRoots.empty() && request_.trustPem.empty()
+            ? std::string()
+            : (targetRoots.empty() ? systemRootsPem() : targetRoots) + "\n" + request_.trustPem;
     auto grpcResult = std::async(std::launch::async, [&] {
       return checkGrpc(grpcProxyUrl_, target.address, name, grpcRoots, deadline);
     });
@@ -319,7 +323,9 @@ ProbeReport runProbe(const ProbeRequest& request) {
   report.warnings = proxyWarnings(request.proxy);
   report.targets.resize(request.targets.size());
 
-  std::string proxyRoots = request.proxy.tls() ? systemRootsPem() + "\n" + request.trustPem : "";
+  std::string proxyRoots =
+      request.proxy.tls() && !request.trustPem.empty() ? systemRootsPem() + "\n" + request.trustPem
+                                                       : "";
   // gRPC C-core speaks only http:// to proxies; for an https:// proxy its traffic goes through
   // a loopback relay that adds the TLS layer, so the call still crosses the declared proxy.
   std::unique_ptr<TlsProxyRelay> relay;

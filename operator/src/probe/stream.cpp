@@ -16,6 +16,7 @@
 #include <cstring>
 #include <exception>
 #include <future>
+#include <map>
 #include <mutex>
 #include <thread>
 
@@ -229,21 +230,52 @@ std::string nameToString(const X509_NAME* name) {
   return out;
 }
 
-// An X509_STORE from PEM text, or the system's default locations when pem is empty.
-X509_STORE* makeStore(const std::string& pem) {
-  X509_STORE* store = X509_STORE_new();
-  if (pem.empty()) {
-    X509_STORE_set_default_paths(store);
+// Verification stores, shared: parsing a bundle (the system's holds ~140 certificates) for
+// every probe cost more CPU and memory than the probe itself. An X509_STORE is safe to verify
+// against from several threads. The cache is small: policies share a handful of bundles.
+class StoreCache {
+ public:
+  // A new reference to the store for `pem` (the system's default locations when empty); the
+  // caller frees it.
+  X509_STORE* get(const std::string& pem) {
+    std::lock_guard lock(mutex_);
+    auto it = stores_.find(pem);
+    if (it == stores_.end()) {
+      if (stores_.size() >= kMaxStores) {
+        X509_STORE_free(stores_.begin()->second);
+        stores_.erase(stores_.begin());
+      }
+      it = stores_.emplace(pem, build(pem)).first;
+    }
+    X509_STORE_up_ref(it->second);
+    return it->second;
+  }
+
+ private:
+  static X509_STORE* build(const std::string& pem) {
+    X509_STORE* store = X509_STORE_new();
+    if (pem.empty()) {
+      X509_STORE_set_default_paths(store);
+      return store;
+    }
+    BIO* mem = BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()));
+    while (X509* cert = PEM_read_bio_X509(mem, nullptr, nullptr, nullptr)) {
+      X509_STORE_add_cert(store, cert);
+      X509_free(cert);
+    }
+    ERR_clear_error();
+    BIO_free(mem);
     return store;
   }
-  BIO* mem = BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()));
-  while (X509* cert = PEM_read_bio_X509(mem, nullptr, nullptr, nullptr)) {
-    X509_STORE_add_cert(store, cert);
-    X509_free(cert);
-  }
-  ERR_clear_error();
-  BIO_free(mem);
-  return store;
+
+  static constexpr size_t kMaxStores = 32;
+  std::mutex mutex_;
+  std::map<std::string, X509_STORE*> stores_;
+};
+
+X509_STORE* sharedStore(const std::string& pem) {
+  static StoreCache* cache = new StoreCache();  // never destroyed: used until exit
+  return cache->get(pem);
 }
 
 }  // namespace
@@ -309,7 +341,7 @@ bool TlsStream::verifies(const std::string& rootsPem, const std::string& hostnam
     if (reason) *reason = "the server presented no certificate";
     return false;
   }
-  X509_STORE* store = makeStore(rootsPem);
+  X509_STORE* store = sharedStore(rootsPem);
   X509_STORE_CTX* ctx = X509_STORE_CTX_new();
   X509_STORE_CTX_init(ctx, store, leaf, chain);
   if (!hostname.empty()) {

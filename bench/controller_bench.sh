@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Controller benchmark: N policies (default 1000) created at once against the test API server.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+"$root/scripts/build.sh" >/dev/null
+AGENTPROXY_BIN="$root/build/bin/agentproxy" PROXY_LAB_BIN="$root/build/bin/proxy_lab" \
+  /usr/bin/python3 -B "$root/bench/controller_bench.py" "${1:-1000}"

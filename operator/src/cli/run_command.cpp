@@ -1,0 +1,260 @@
+#include "cli/run_command.h"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdlib>
+#include <iostream>
+#include <mutex>
+#include <thread>
+
+#include "cli/flags.h"
+#include "cli/probe_command.h"
+#include "controller/cluster_access.h"
+#include "controller/policy_controller.h"
+#include "kube/client.h"
+#include "kube/config.h"
+#include "probe/proxy_url.h"
+#include "runtime/leader_elector.h"
+#include "runtime/logger.h"
+#include "runtime/metrics.h"
+#include "serving/http_endpoints.h"
+
+namespace agentproxy::cli {
+
+const char kRunUsage[] =
+    "usage: agentproxy run [--kubeconfig F] [--metrics-addr :8080] [--health-addr :8081]\n"
+    "                      [--leader-elect] [--lease-namespace NS] [--workers N]\n"
+    "                      [--log-level debug|info|warn|error]\n"
+    "\n"
+    "An address is host:port or :port; \"0\" turns that endpoint off.\n"
+    "Runs the ProxyPolicy controller against the cluster (in-cluster config, or the kubeconfig\n"
+    "from --kubeconfig or KUBECONFIG). Stops on SIGTERM or SIGINT after the work in flight.\n";
+
+namespace {
+
+std::string envOr(const char* name, std::string fallback) {
+  const char* value = std::getenv(name);
+  return value && *value ? value : fallback;
+}
+
+std::string defaultIdentity() {
+  char host[256] = {};
+  gethostname(host, sizeof host - 1);
+  return envOr("POD_NAME", std::string(host) + "_" + std::to_string(getpid()));
+}
+
+runtime::LogLevel levelFrom(const std::string& name) {
+  if (name == "debug") return runtime::LogLevel::Debug;
+  if (name == "info") return runtime::LogLevel::Info;
+  if (name == "warn") return runtime::LogLevel::Warn;
+  if (name == "error") return runtime::LogLevel::Error;
+  throw probe::InputError("--log-level must be debug, info, warn or error (got \"" + name +
+                          "\")");
+}
+
+// Wakes the main thread on a stop signal or when leadership is lost.
+class Shutdown {
+ public:
+  void request(int exitCode) {
+    std::lock_guard lock(mutex_);
+    if (!requested_) exitCode_ = exitCode;
+    requested_ = true;
+    cv_.notify_all();
+  }
+  int wait() {
+    std::unique_lock lock(mutex_);
+    cv_.wait(lock, [&] { return requested_; });
+    return exitCode_;
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  bool requested_ = false;
+  int exitCode_ = 0;
+};
+
+}  // namespace
+
+RunOptions parseRunFlags(const std::vector<std::string>& args) {
+  RunOptions options;
+  FlagReader flags(args);
+  while (auto next = flags.next()) {
+    const std::string& flag = *next;
+    auto takeValue = [&] { return flags.value(); };
+    if (flag == "--kubeconfig") {
+      options.kubeconfig = takeValue();
+    } else if (flag == "--metrics-addr") {
+      options.metricsAddr = takeValue();
+    } else if (flag == "--health-addr") {
+      options.healthAddr = takeValue();
+    } else if (flag == "--leader-elect") {
+      options.leaderElect = flags.enabled();
+    } else if (flag == "--lease-namespace") {
+      options.leaseNamespace = takeValue();
+    } else if (flag == "--workers") {
+      auto text = takeValue();
+      try {
+        options.workers = std::stoi(text);
+      } catch (const std::exception&) {
+        options.workers = 0;
+      }
+      if (options.workers < 1 || options.workers > 64) {
+        throw probe::InputError("--workers must be a number from 1 to 64 (got \"" + text + "\")");
+      }
+    } else if (flag == "--log-level") {
+      options.logLevel = takeValue();
+      levelFrom(options.logLevel);
+    } else {
+      throw probe::InputError("unknown flag \"" + flag + "\"");
+    }
+  }
+  for (const auto* addr : {&options.metricsAddr, &options.healthAddr}) {
+    if (*addr == "0") continue;  // disabled, as controller-runtime's "0"
+    try {
+      serving::listenUri(*addr);
+    } catch (const std::invalid_argument& e) {
+      throw probe::InputError(e.what());
+    }
+  }
+  if (options.leaseNamespace.empty()) {
+    options.leaseNamespace = envOr("POD_NAMESPACE", "agentproxy-system");
+  }
+  options.identity = defaultIdentity();
+  return options;
+}
+
+int runOperator(const std::vector<std::string>& args) {
+  for (const auto& a : args) {
+    if (a == "--help" || a == "-h") {
+      std::cout << kRunUsage;
+      return 0;
+    }
+  }
+  RunOptions options;
+  try {
+    options = parseRunFlags(args);
+  } catch (const probe::InputError& e) {
+    std::cerr << "agentproxy run: " << e.what() << "\n";
+    return kExitUsage;
+  }
+
+  // Stop signals are taken by one thread with sigwait(); every thread started after this
+  // inherits the blocked mask.
+  sigset_t stopSignals;
+  sigemptyset(&stopSignals);
+  sigaddset(&stopSignals, SIGTERM);
+  sigaddset(&stopSignals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stopSignals, nullptr);
+
+  runtime::Logger log(std::cerr, levelFrom(options.logLevel));
+  kube::configureHttpThreads(4);
+  std::unique_ptr<kube::Client> client;
+  try {
+    client = std::make_unique<kube::Client>(kube::defaultConfig(options.kubeconfig));
+  } catch (const std::exception& e) {
+    log.error("cannot configure the Kubernetes client", {{"error", e.what()}});
+    return 1;
+  }
+
+  runtime::MetricsRegistry metrics;
+  auto& leader = metrics.gauge("agentproxy_leader", "1 while this replica leads.");
+  leader.withLabels({}).set(0);
+
+  controller::ControllerOptions controllerOptions;
+  controllerOptions.workers = options.workers;
+  if (auto at = client->config().server.find("://"); at != std::string::npos) {
+    auto host = client->config().server.substr(at + 3);
+    host = host.substr(0, host.find('/'));
+    if (host.front() == '[') {
+      host = host.substr(1, host.find(']') - 1);
+    } else if (auto colon = host.rfind(':'); colon != std::string::npos) {
+      host = host.substr(0, colon);
+    }
+    controllerOptions.cluster.apiServerHost = host;
+  }
+  controller::PolicyController policies(*client, log, metrics, controllerOptions);
+
+  std::unique_ptr<serving::HttpEndpoints> health, metricsEndpoint;
+  try {
+    if (options.healthAddr != "0") {
+      health = std::make_unique<serving::HttpEndpoints>(
+          options.healthAddr,
+          std::map<std::string, serving::HttpEndpoints::Handler>{
+              {"/healthz", [] { return serving::HttpResponse{200, "text/plain", "ok\n"}; }},
+              {"/readyz", [&policies] {
+                 return policies.synced()
+                            ? serving::HttpResponse{200, "text/plain", "ok\n"}
+                            : serving::HttpResponse{503, "text/plain", "informers not synced\n"};
+               }}});
+    }
+    if (options.metricsAddr != "0") {
+      metricsEndpoint = std::make_unique<serving::HttpEndpoints>(
+          options.metricsAddr,
+          std::map<std::string, serving::HttpEndpoints::Handler>{
+              {"/metrics", [&metrics] {
+                 return serving::HttpResponse{200, "text/plain; version=0.0.4", metrics.render()};
+               }}});
+    }
+  } catch (const std::exception& e) {
+    log.error("cannot serve health or metrics", {{"error", e.what()}});
+    return 1;
+  }
+
+  Shutdown shutdown;
+  std::thread signals([&] {
+    int sig = 0;
+    sigwait(&stopSignals, &sig);
+    log.info("stop signal: draining", {{"signal", sig}});
+    shutdown.request(0);
+  });
+  signals.detach();
+
+  policies.startInformers();
+  log.info("agentproxy started", {{"identity", options.identity},
+                                  {"leaderElect", options.leaderElect},
+                                  {"server", client->config().server}});
+
+  std::unique_ptr<controller::ClientLeaseStore> leaseStore;
+  std::unique_ptr<runtime::LeaderElector> elector;
+  std::thread election;
+  if (options.leaderElect) {
+    leaseStore = std::make_unique<controller::ClientLeaseStore>(*client, options.leaseNamespace,
+                                                                options.leaseName);
+    runtime::LeaderElectionConfig config;
+    config.identity = options.identity;
+    runtime::LeaderCallbacks callbacks;
+    callbacks.onStartedLeading = [&] {
+      log.info("leading", {{"identity", options.identity}});
+      leader.withLabels({}).set(1);
+      policies.startReconciling();
+    };
+    callbacks.onStoppedLeading = [&] {
+      leader.withLabels({}).set(0);
+      log.warn("leadership lost", {{"identity", options.identity}});
+      shutdown.request(1);
+    };
+    callbacks.onNewLeader = [&](const std::string& who) {
+      log.info("leader observed", {{"leader", who}});
+    };
+    elector = std::make_unique<runtime::LeaderElector>(*leaseStore, config, callbacks);
+    election = std::thread([&] { elector->run(); });
+  } else {
+    leader.withLabels({}).set(1);
+    policies.startReconciling();
+  }
+
+  int exitCode = shutdown.wait();
+  policies.stop();  // drain the work in flight before giving the lease away
+  if (elector) {
+    elector->stop();  // releases the lease so another replica takes over at once
+    election.join();
+  }
+  log.info("agentproxy stopped", {{"exitCode", exitCode}});
+  return exitCode;
+}
+
+}  // namespace agentproxy::cli

@@ -1,0 +1,33 @@
+// `agentproxy run`: the operator process. Flags in, then informers, leader election, the
+// controller and the health/metrics endpoints until SIGTERM or SIGINT.
+#pragma once
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace agentproxy::cli {
+
+struct RunOptions {
+  std::optional<std::string> kubeconfig;
+  std::string metricsAddr = ":8080";
+  std::string healthAddr = ":8081";
+  bool leaderElect = false;
+  std::string leaseNamespace;  // default: POD_NAMESPACE, else agentproxy-system
+  std::string leaseName = "agentproxy-leader";
+  std::string identity;  // default: POD_NAME, else hostname_pid
+  int workers = 4;
+  std::string logLevel = "info";
+};
+
+// Throws probe::InputError with a one-line reason.
+RunOptions parseRunFlags(const std::vector<std::string>& args);
+
+// Runs until a stop signal (exit 0), or until leadership is lost (exit 1, so that Kubernetes
+// restarts the replica as a follower, as controller-runtime does); 64 on a usage error.
+int runOperator(const std::vector<std::string>& args);
+
+extern const char kRunUsage[];
+
+}  // namespace agentproxy::cli

@@ -1,0 +1,60 @@
+// The controller's reads and writes over the Kubernetes client: the production side of
+// ObjectReader, StatusWriter and runtime::LeaseStore.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "controller/reconciler.h"
+#include "controller/references.h"
+#include "runtime/lease_store.h"
+
+namespace agentproxy::kube {
+class Client;
+class EventRecorder;
+}  // namespace agentproxy::kube
+
+namespace agentproxy::controller {
+
+class ClientObjectReader : public ObjectReader {
+ public:
+  explicit ClientObjectReader(kube::Client& client) : client_(client) {}
+  std::optional<nlohmann::json> secret(const std::string& ns, const std::string& name) override;
+  std::optional<nlohmann::json> configMap(const std::string& ns,
+                                          const std::string& name) override;
+
+ private:
+  kube::Client& client_;
+};
+
+// Writes status with a JSON merge patch of the status subresource: what the desired status
+// no longer has is sent as null, so it is removed.
+class ClientStatusWriter : public StatusWriter {
+ public:
+  ClientStatusWriter(kube::Client& client, kube::EventRecorder& events)
+      : client_(client), events_(events) {}
+  void writeStatus(const nlohmann::json& policy, const nlohmann::json& status) override;
+  void recordEvent(const nlohmann::json& policy, bool warning, const std::string& reason,
+                   const std::string& message) override;
+
+ private:
+  kube::Client& client_;
+  kube::EventRecorder& events_;
+};
+
+// A coordination.k8s.io/v1 Lease as the leader elector's store.
+class ClientLeaseStore : public runtime::LeaseStore {
+ public:
+  ClientLeaseStore(kube::Client& client, std::string ns, std::string name)
+      : client_(client), ns_(std::move(ns)), name_(std::move(name)) {}
+  runtime::LeaseResult get() override;
+  runtime::LeaseResult create(const runtime::LeaseRecord& record) override;
+  runtime::LeaseResult update(const runtime::StoredLease& lease) override;
+
+ private:
+  kube::Client& client_;
+  std::string ns_;
+  std::string name_;
+};
+
+}  // namespace agentproxy::controller

@@ -1,0 +1,66 @@
+// An informer in the client-go sense: lists a resource, then watches from the list's
+// resourceVersion, keeping an in-memory cache and telling handlers what changed.
+//
+// Guarantees: handlers see every change at least once and in order per object; a re-list
+// (after 410 Gone, or after the watch fails for good) reports objects that vanished meanwhile
+// as deletions and only objects whose resourceVersion changed as updates; bookmarks only
+// advance the version. Other failures re-list with exponential backoff (1 s to 30 s).
+// Handlers run on the informer's thread and must be quick (they enqueue keys).
+#pragma once
+
+#include <functional>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <stop_token>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "kube/resource.h"
+#include "runtime/logger.h"
+
+namespace agentproxy::kube {
+class Client;
+}
+
+namespace agentproxy::controller {
+
+class Informer {
+ public:
+  struct Handlers {
+    std::function<void(const nlohmann::json&)> onUpsert;
+    std::function<void(const nlohmann::json&)> onDelete;
+  };
+
+  // With keepObjects false only metadata is cached: for Secrets, whose data the controller
+  // must not hold, when all it needs is to know that one changed.
+  Informer(kube::Client& client, kube::ResourceType type, Handlers handlers,
+           runtime::Logger& log, bool keepObjects = true);
+
+  // Blocks until `stop` is requested.
+  void run(std::stop_token stop);
+
+  // "namespace/name", or "name" for cluster-scoped objects.
+  static std::string keyOf(const nlohmann::json& object);
+  std::optional<nlohmann::json> get(const std::string& key) const;
+  std::vector<nlohmann::json> list() const;
+  // Whether the first list has been loaded.
+  bool synced() const;
+
+ private:
+  std::string relist();
+  nlohmann::json kept(const nlohmann::json& object) const;
+
+  kube::Client& client_;
+  kube::ResourceType type_;
+  Handlers handlers_;
+  runtime::Logger& log_;
+  bool keepObjects_;
+  mutable std::mutex mutex_;
+  std::map<std::string, nlohmann::json> cache_;
+  bool synced_ = false;
+};
+
+}  // namespace agentproxy::controller

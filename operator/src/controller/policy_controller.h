@@ -1,0 +1,51 @@
+// The ProxyPolicy controller: informers feed a rate-limited work queue, workers reconcile,
+// probes run on their own bounded pool.
+//
+// Guarantees: every replica keeps the informers' caches (the webhook serves from them);
+// only after startReconciling() (the leader) does anything get probed or written. A change
+// of a policy, or of a Secret or ConfigMap it refers to, enqueues the policy; errors are
+// retried with per-key exponential backoff under an overall rate limit; stop() drains the
+// work in flight. Secrets are cached as metadata only.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "policy/no_proxy.h"
+#include "runtime/logger.h"
+#include "runtime/metrics.h"
+
+namespace agentproxy::kube {
+class Client;
+}
+
+namespace agentproxy::controller {
+
+struct ControllerOptions {
+  int workers = 4;
+  size_t probeConcurrency = 32;
+  policy::ClusterNetwork cluster;
+  std::string component = "agentproxy";  // source.component of Events
+};
+
+class PolicyController {
+ public:
+  PolicyController(kube::Client& client, runtime::Logger& log, runtime::MetricsRegistry& metrics,
+                   ControllerOptions options);
+  ~PolicyController();
+  PolicyController(const PolicyController&) = delete;
+  PolicyController& operator=(const PolicyController&) = delete;
+
+  void startInformers();
+  // Whether every informer has loaded its first list.
+  bool synced() const;
+  void startReconciling();
+  // Stops the workers after the keys in flight, then the probes and the informers.
+  void stop();
+
+ private:
+  struct State;
+  std::unique_ptr<State> state_;
+};
+
+}  // namespace agentproxy::controller

@@ -1,0 +1,54 @@
+#include "runtime/rate_limiter.h"
+
+#include <algorithm>
+#include <cmath>
+#include <stdexcept>
+
+namespace agentproxy::runtime {
+
+RateLimiter::RateLimiter(RateLimiterConfig config)
+    : config_(config), tokens_(static_cast<double>(config.burst)) {
+  if (config_.baseDelay <= Clock::Duration::zero() || config_.maxDelay < config_.baseDelay) {
+    throw std::invalid_argument("rate limiter: need 0 < baseDelay <= maxDelay");
+  }
+  if (!(config_.qps > 0) || config_.burst <= 0) {
+    throw std::invalid_argument("rate limiter: qps and burst must be positive");
+  }
+}
+
+Clock::Duration RateLimiter::when(const std::string& key, Clock::TimePoint now) {
+  const int failures = failures_[key]++;
+  return std::max(backoff(failures), reserveToken(now));
+}
+
+void RateLimiter::forget(const std::string& key) { failures_.erase(key); }
+
+int RateLimiter::numRequeues(const std::string& key) const {
+  const auto it = failures_.find(key);
+  return it == failures_.end() ? 0 : it->second;
+}
+
+Clock::Duration RateLimiter::backoff(int failures) const {
+  // Computed in floating point so that a key failing for days saturates at maxDelay instead of
+  // overflowing the shift, as client-go does.
+  const double delay =
+      static_cast<double>(config_.baseDelay.count()) * std::pow(2.0, static_cast<double>(failures));
+  if (delay >= static_cast<double>(config_.maxDelay.count())) return config_.maxDelay;
+  return Clock::Duration(static_cast<Clock::Duration::rep>(delay));
+}
+
+// golang.org/x/time/rate's Reserve(): the bucket refills at qps up to burst; a reservation
+// always takes a token, and when the bucket is in debt the caller waits until it is repaid.
+Clock::Duration RateLimiter::reserveToken(Clock::TimePoint now) {
+  if (tokensAt_ && now > *tokensAt_) {
+    const double elapsed = std::chrono::duration<double>(now - *tokensAt_).count();
+    tokens_ = std::min(static_cast<double>(config_.burst), tokens_ + elapsed * config_.qps);
+  }
+  if (!tokensAt_ || now > *tokensAt_) tokensAt_ = now;
+  tokens_ -= 1;
+  if (tokens_ >= 0) return Clock::Duration::zero();
+  return std::chrono::duration_cast<Clock::Duration>(
+      std::chrono::duration<double>(-tokens_ / config_.qps));
+}
+
+}  // namespace agentproxy::runtime

@@ -1,0 +1,282 @@
+"""`agentproxy run` against the test API server and the proxy lab: the controller as users
+meet it through kubectl, and as it must behave when the API server misbehaves.
+
+Real parts: the agentproxy binary, kubectl, Squid, tinyproxy and a TLS gRPC server (the
+proxy lab); the test API server stands in for Kubernetes.
+"""
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+import urllib.request
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+sys.path.insert(0, os.path.join(ROOT, "tests", "apiserver"))
+
+from harness import ApiServer, wait_for  # noqa: E402
+
+AGENTPROXY = os.environ.get("AGENTPROXY_BIN", os.path.join(ROOT, "build", "bin", "agentproxy"))
+PROXY_LAB = os.environ.get("PROXY_LAB_BIN", os.path.join(ROOT, "build", "bin", "proxy_lab"))
+CRD = os.path.join(ROOT, "crds", "agentproxy.io_proxypolicies.yaml")
+POLICY_STATUS = "/apis/agentproxy.io/v1alpha1/proxypolicies/%s/status"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class ProxyLab:
+    """build/bin/proxy_lab: its LAB_* addresses as a dict; stopped by PID."""
+
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="agentproxy-e2e-lab-")
+        env_file = os.path.join(self.dir, "lab.env")
+        self.process = subprocess.Popen([PROXY_LAB, "--env-file", env_file],
+                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                        text=True)
+        if self.process.stdout.readline().strip() != "ready":
+            self.process.kill()
+            raise RuntimeError("proxy lab did not start: " + self.process.stderr.read())
+        self.env = {}
+        with open(env_file, encoding="utf-8") as handle:
+            for line in handle:
+                key, _, value = line.rstrip("\n").partition("=")
+                self.env[key] = value.strip("'")
+
+    def stop(self):
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+class Operator:
+    """One `agentproxy run` process; its log is kept for failure messages."""
+
+    def __init__(self, server, *flags, name="agentproxy-0"):
+        self.metrics_port, self.health_port = free_port(), free_port()
+        self.log_path = os.path.join(server.dir, name + ".log")
+        env = dict(server.env, POD_NAME=name, POD_NAMESPACE="agentproxy-system")
+        with open(self.log_path, "wb") as log:
+            self.process = subprocess.Popen(
+                [AGENTPROXY, "run", "--kubeconfig", server.info["kubeconfig"],
+                 "--metrics-addr", f"127.0.0.1:{self.metrics_port}",
+                 "--health-addr", f"127.0.0.1:{self.health_port}", *flags],
+                stdout=log, stderr=log, env=env)
+
+    def metric(self, name):
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics",
+                                        timeout=2) as response:
+                for line in response.read().decode().splitlines():
+                    if line.startswith(name + " ") or line.startswith(name + "{"):
+                        return float(line.rsplit(" ", 1)[1])
+        except OSError:
+            return None
+        return None
+
+    def log(self):
+        with open(self.log_path, encoding="utf-8", errors="replace") as handle:
+            return handle.read()
+
+    def stop(self, sig=signal.SIGTERM):
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+        try:
+            return self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            return self.process.wait()
+
+
+def policy_yaml(name, proxy, target, trust_configmap=None, credentials=None):
+    lines = ["apiVersion: agentproxy.io/v1alpha1", "kind: ProxyPolicy",
+             f"metadata: {{name: {name}}}", "spec:", "  proxy:", f"    httpsProxy: '{proxy}'"]
+    if credentials:
+        lines.append(f"    credentialsSecretRef: {{namespace: agentproxy-system, name: {credentials}}}")
+    if trust_configmap:
+        lines += ["  trust:", "    caBundles:",
+                  f"      - configMapRef: {{namespace: agentproxy-system, name: {trust_configmap},"
+                  " key: ca.crt}"]
+    lines += ["  targets:", f"    - address: '{target}'", "      serverName: mgmt.test",
+              "      serverCA: {configMapRef: {namespace: agentproxy-system, name: mgmt-ca,"
+              " key: ca.crt}}"]
+    return "\n".join(lines) + "\n"
+
+
+class OperatorTestCase(unittest.TestCase):
+    operator_flags = ()
+
+    @classmethod
+    def setUpClass(cls):
+        cls.lab = ProxyLab()
+        cls.server = ApiServer()
+        cls.server.kubectl("apply", "-f", CRD)
+        cls.server.kubectl("create", "namespace", "agentproxy-system")
+        for name, key in (("mgmt-ca", "LAB_TARGET_CA"), ("bump-ca", "LAB_SQUID_BUMP_CA")):
+            cls.server.kubectl("-n", "agentproxy-system", "create", "configmap", name,
+                               f"--from-file=ca.crt={cls.lab.env[key]}")
+        cls.operator = Operator(cls.server, *cls.operator_flags)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.operator.stop()
+        cls.server.stop()
+        cls.lab.stop()
+
+    def apply(self, text):
+        self.server.kubectl("apply", "-f", "-", input_text=text)
+
+    def status(self, name):
+        # While faults are injected, kubectl's own requests may fail too: that is "not yet".
+        result = self.server.kubectl("get", "proxypolicy", name, "-o", "json", check=False)
+        return json.loads(result.stdout).get("status", {}) if result.returncode == 0 else {}
+
+    def wait_status(self, name, predicate, timeout=20):
+        try:
+            return wait_for(lambda: (lambda s: s if predicate(s) else None)(self.status(name)),
+                            timeout=timeout, interval=0.2)
+        except AssertionError:
+            self.fail(f"status of {name} never matched: {json.dumps(self.status(name))}\n"
+                      f"operator log:\n{self.operator.log()}")
+
+    @staticmethod
+    def condition(status, kind):
+        return next((c for c in status.get("conditions", []) if c["type"] == kind), None)
+
+    def status_patches(self, name):
+        counts = self.server.ok("GET", "/_test/requests")["counts"]
+        return counts.get("PATCH " + POLICY_STATUS % name, 0)
+
+
+class ControllerTest(OperatorTestCase):
+    def test_plain_tunnel_is_supported_with_every_condition_set(self):
+        self.apply(policy_yaml("plain", self.lab.env["LAB_SQUID"], self.lab.env["LAB_TARGET"]))
+        status = self.wait_status("plain", lambda s: s.get("classification") == "Supported")
+        self.assertEqual(status["observedGeneration"], 1)
+        self.assertEqual(status["targets"][0]["grpc"], "OK")
+        for kind, expected in (("Ready", "True"), ("SpecValid", "True"),
+                               ("ProxyReachable", "True"), ("TLSIntercepted", "False"),
+                               ("GRPCSupported", "True")):
+            c = self.condition(status, kind)
+            self.assertIsNotNone(c, kind)
+            self.assertEqual(c["status"], expected, c)
+            self.assertEqual(c["observedGeneration"], 1)
+            self.assertRegex(c["reason"], r"^[A-Z][A-Za-z0-9]*$")
+        table = self.server.kubectl("get", "proxypolicies", "plain").stdout
+        self.assertIn("Supported", table)
+
+    def test_switch_to_squid_bump_is_unsupported_with_event_and_remedy(self):
+        self.apply(policy_yaml("switch", self.lab.env["LAB_SQUID"], self.lab.env["LAB_TARGET"]))
+        self.wait_status("switch", lambda s: s.get("classification") == "Supported")
+        self.apply(policy_yaml("switch", self.lab.env["LAB_SQUID_BUMP"],
+                               self.lab.env["LAB_TARGET"], trust_configmap="bump-ca"))
+        status = self.wait_status("switch", lambda s: s.get("classification") == "Unsupported")
+        self.assertEqual(status["observedGeneration"], 2)
+        grpc = self.condition(status, "GRPCSupported")
+        self.assertEqual(grpc["status"], "False")
+        self.assertIn("ssl_bump splice", grpc["message"])
+        self.assertEqual(status["proxyServer"], "squid/5.7")
+        described = wait_for(lambda: (lambda d: d if "from Supported to Unsupported" in d else None)(
+            self.server.kubectl("describe", "proxypolicy", "switch").stdout), timeout=10)
+        self.assertIn("Warning  Unsupported", described)
+        self.assertIn("GRPCSupported", described)
+        self.assertIn("ssl_bump splice", described)
+
+    def test_missing_secret_is_spec_invalid_without_a_retry_storm_and_heals(self):
+        lab = self.lab.env
+        self.apply(policy_yaml("auth", lab["LAB_TINYPROXY_AUTH_NOCREDS"], lab["LAB_TARGET"],
+                               credentials="proxy-auth"))
+        status = self.wait_status(
+            "auth", lambda s: (self.condition(s, "SpecValid") or {}).get("status") == "False")
+        self.assertEqual(self.condition(status, "SpecValid")["reason"], "SecretNotFound")
+        self.assertEqual(status["classification"], "Unknown")
+        before = self.status_patches("auth")
+        time.sleep(3)
+        self.assertEqual(self.status_patches("auth"), before, "status rewritten while nothing changed")
+        # The Secret appears; the policy itself is not touched.
+        user, _, password = lab["LAB_TINYPROXY_AUTH"].split("//")[1].split("@")[0].partition(":")
+        self.server.kubectl("-n", "agentproxy-system", "create", "secret", "generic", "proxy-auth",
+                            f"--from-literal=username={user}",
+                            f"--from-literal=password={password}")
+        status = self.wait_status("auth", lambda s: s.get("classification") == "Supported",
+                                  timeout=15)
+        self.assertEqual(self.condition(status, "SpecValid")["status"], "True")
+        self.assertNotIn(password, json.dumps(status))
+        self.assertNotIn(password, self.operator.log())
+
+    def test_a_reconcile_that_changes_nothing_writes_nothing(self):
+        self.apply(policy_yaml("quiet", self.lab.env["LAB_SQUID"], self.lab.env["LAB_TARGET"]))
+        self.wait_status("quiet", lambda s: s.get("classification") == "Supported")
+        time.sleep(1)  # let the write's own watch event be reconciled
+        before = self.status_patches("quiet")
+        # A metadata change is a watch event and a reconcile, but nothing the status shows.
+        self.server.kubectl("label", "proxypolicy", "quiet", "team=platform")
+        self.server.kubectl("annotate", "proxypolicy", "quiet", "note=hello")
+        time.sleep(2)
+        self.assertEqual(self.status_patches("quiet"), before)
+
+    def test_converges_through_dropped_watches_compaction_and_errors(self):
+        lab = self.lab.env
+        self.apply(policy_yaml("faults", lab["LAB_SQUID"], lab["LAB_TARGET"]))
+        self.wait_status("faults", lambda s: s.get("classification") == "Supported")
+        self.server.fault(dropWatches=True)
+        self.server.fault(compact=True)
+        self.apply(policy_yaml("faults", lab["LAB_SQUID_DENY"], lab["LAB_TARGET"]))
+        self.server.fault(failNext={"count": 3, "code": 500})
+        self.server.fault(failNext={"count": 3, "code": 429, "retryAfter": 1})
+        self.server.fault(dropWatches=True)
+        status = self.wait_status("faults", lambda s: s.get("classification") == "Unsupported",
+                                  timeout=30)
+        self.assertEqual(status["targets"][0]["tunnel"], "Refused")
+        self.assertEqual(status["observedGeneration"], 2)
+
+    def test_metrics_and_health(self):
+        self.assertEqual(self.operator.metric("agentproxy_leader"), 1.0)
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.operator.health_port}/readyz",
+                                    timeout=2) as response:
+            self.assertEqual(response.status, 200)
+
+
+class LeaderElectionTest(unittest.TestCase):
+    def test_exactly_one_leads_and_the_other_takes_over_when_it_dies(self):
+        server = ApiServer()
+        server.kubectl("apply", "-f", CRD)
+        server.kubectl("create", "namespace", "agentproxy-system")
+        a = Operator(server, "--leader-elect", name="agentproxy-a")
+        b = Operator(server, "--leader-elect", name="agentproxy-b")
+        try:
+            leaders = wait_for(
+                lambda: (lambda v: v if None not in v and sorted(v) == [0.0, 1.0] else None)(
+                    [a.metric("agentproxy_leader"), b.metric("agentproxy_leader")]), timeout=20)
+            leader, follower = (a, b) if leaders[0] == 1.0 else (b, a)
+            time.sleep(3)  # still exactly one after a few renewals
+            self.assertEqual(leader.metric("agentproxy_leader"), 1.0)
+            self.assertEqual(follower.metric("agentproxy_leader"), 0.0)
+            leader.stop(signal.SIGKILL)  # no release: the lease must expire
+            killed = time.monotonic()
+            wait_for(lambda: follower.metric("agentproxy_leader") == 1.0, timeout=25,
+                     interval=0.2)
+            self.assertLess(time.monotonic() - killed, 20)
+            # A clean stop releases the lease and exits 0.
+            self.assertEqual(follower.stop(), 0, follower.log())
+            lease = server.ok("GET", "/apis/coordination.k8s.io/v1/namespaces/agentproxy-system"
+                                     "/leases/agentproxy-leader")
+            self.assertEqual(lease["spec"].get("holderIdentity", ""), "")
+        finally:
+            a.stop()
+            b.stop()
+            server.stop()
+
+
+if __name__ == "__main__":
+    unittest.main()
