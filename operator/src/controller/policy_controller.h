@@ -23,7 +23,7 @@ namespace agentproxy::controller {
 
 struct ControllerOptions {
   int workers = 4;
-  size_t probeConcurrency = 32;
+  size_t probeConcurrency = 16;
   policy::ClusterNetwork cluster;
   std::string component = "agentproxy";  // source.component of Events
 };
