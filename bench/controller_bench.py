@@ -50,6 +50,7 @@ def wait_all(server, start):
 
 lab = ProxyLab()
 server = ApiServer()
+operators = []
 try:
     server.kubectl("apply", "-f", CRD)
     names = [f"bench-{i:04d}" for i in range(count)]
@@ -59,6 +60,7 @@ try:
                       "targets": [{"address": lab.env["LAB_TARGET"]}]}} for name in names]
 
     operator = Operator(server, "--workers", "8")
+    operators.append(operator)
     time.sleep(1)  # its informers are up
     server.ok("DELETE", "/_test/requests")
     start = time.monotonic()
@@ -74,6 +76,7 @@ try:
                 content_type="application/merge-patch+json")
     start = time.monotonic()
     operator = Operator(server, "--workers", "8")
+    operators.append(operator)
     cold = wait_all(server, start)
     cold_rss = peak_rss_mib(operator.process.pid)
     operator.stop()
@@ -85,5 +88,7 @@ try:
     print(f"  operator peak RSS {rss:5.1f} MiB and {cold_rss:5.1f} MiB (target <= 50 MiB)")
     print(f"  status writes per policy {writes / count:4.2f}")
 finally:
+    for o in operators:
+        o.stop()
     server.stop()
     lab.stop()

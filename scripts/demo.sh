@@ -50,10 +50,7 @@ printf '    %s\n' "${summary[@]}"
 echo
 echo "==> the operator: the test API server stands in for Kubernetes; agentproxy run and kubectl"
 start_apiserver "$root"
-trap 'stop_operator; stop_apiserver; stop_lab' EXIT
-stop_operator() {
-  [[ -n ${OPERATOR_PID:-} ]] && kill -TERM "$OPERATOR_PID" 2>/dev/null && wait "$OPERATOR_PID" || true
-}
+trap 'stop_pid "${OPERATOR_PID:-}"; stop_apiserver; stop_lab' EXIT
 kubectl apply -f crds/ | sed 's/^/    /'
 kubectl create namespace agentproxy-system >/dev/null
 kubectl -n agentproxy-system create configmap mgmt-ca --from-file=ca.crt="$LAB_TARGET_CA" >/dev/null

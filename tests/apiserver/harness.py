@@ -1,6 +1,7 @@
 """Test helpers: start kube_apiserver.py per the launcher contract, talk to it with
 kubectl, helm and raw HTTPS, and stop it by PID."""
 import contextlib
+import ctypes
 import http.client
 import json
 import os
@@ -17,6 +18,11 @@ TESTDATA = os.path.join(HERE, "testdata")
 PYTHON = "/usr/bin/python3"
 
 
+def _die_with_parent():
+    """preexec_fn: the server gets SIGKILL if the test process dies without stopping it."""
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
 class ApiServer:
     """One running test API server in its own temporary directory."""
 
@@ -27,7 +33,7 @@ class ApiServer:
         with open(os.path.join(self.dir, "stderr"), "wb") as stderr:
             self.process = subprocess.Popen(
                 [PYTHON, os.path.join(HERE, "kube_apiserver.py"), "--dir", self.dir, *extra_args],
-                stdout=subprocess.DEVNULL, stderr=stderr)
+                stdout=subprocess.DEVNULL, stderr=stderr, preexec_fn=_die_with_parent)
         ready = os.path.join(self.dir, "ready.json")
         deadline = time.monotonic() + 10
         while not os.path.exists(ready):

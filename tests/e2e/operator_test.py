@@ -4,6 +4,7 @@ meet it through kubectl, and as it must behave when the API server misbehaves.
 Real parts: the agentproxy binary, kubectl, Squid, tinyproxy and a TLS gRPC server (the
 proxy lab); the test API server stands in for Kubernetes.
 """
+import ctypes
 import json
 import os
 import signal
@@ -26,6 +27,11 @@ CRD = os.path.join(ROOT, "crds", "agentproxy.io_proxypolicies.yaml")
 POLICY_STATUS = "/apis/agentproxy.io/v1alpha1/proxypolicies/%s/status"
 
 
+def die_with_parent():
+    """preexec_fn: the child gets SIGKILL if this test process dies, pass, fail or crash."""
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -40,7 +46,7 @@ class ProxyLab:
         env_file = os.path.join(self.dir, "lab.env")
         self.process = subprocess.Popen([PROXY_LAB, "--env-file", env_file],
                                         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                        text=True)
+                                        text=True, preexec_fn=die_with_parent)
         if self.process.stdout.readline().strip() != "ready":
             self.process.kill()
             raise RuntimeError("proxy lab did not start: " + self.process.stderr.read())
@@ -71,7 +77,7 @@ class Operator:
                 [AGENTPROXY, "run", "--kubeconfig", server.info["kubeconfig"],
                  "--metrics-addr", f"127.0.0.1:{self.metrics_port}",
                  "--health-addr", f"127.0.0.1:{self.health_port}", *flags],
-                stdout=log, stderr=log, env=env)
+                stdout=log, stderr=log, env=env, preexec_fn=die_with_parent)
 
     def metric(self, name):
         try:
