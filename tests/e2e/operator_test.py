@@ -246,6 +246,20 @@ class ControllerTest(OperatorTestCase):
         self.assertEqual(status["targets"][0]["tunnel"], "Refused")
         self.assertEqual(status["observedGeneration"], 2)
 
+    def test_a_deleted_policy_is_no_longer_probed(self):
+        self.apply(policy_yaml("gone", self.lab.env["LAB_SQUID"], self.lab.env["LAB_TARGET"]))
+        self.wait_status("gone", lambda s: s.get("classification") == "Supported")
+        series = 'agentproxy_policy_classification{policy="gone",classification="Supported"}'
+        self.assertIn(series + " 1", self.operator_metrics())
+        self.server.kubectl("delete", "proxypolicy", "gone")
+        wait_for(lambda: 'policy="gone"' not in self.operator_metrics(), timeout=10)
+        self.assertIn('"policy deleted: probing stops"', self.operator.log())
+
+    def operator_metrics(self):
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.operator.metrics_port}/metrics",
+                                    timeout=2) as response:
+            return response.read().decode()
+
     def test_metrics_and_health(self):
         self.assertEqual(self.operator.metric("agentproxy_leader"), 1.0)
         with urllib.request.urlopen(f"http://127.0.0.1:{self.operator.health_port}/readyz",
