@@ -1,0 +1,90 @@
+// The pod mutation of DESIGN.md "Injection", as an RFC 6902 JSON Patch against the pod. Pure.
+//
+// What every container and init container gets, in this order at the front of its env (so the
+// user's own variables can refer to ours with $(VAR)):
+//   - with credentials: AGENTPROXY_PROXY_USER and AGENTPROXY_PROXY_PASSWORD from
+//     valueFrom.secretKeyRef (keys "username" and "password" of the Secret the caller names);
+//   - HTTPS_PROXY, https_proxy, HTTP_PROXY, http_proxy, NO_PROXY, no_proxy, GRPC_PROXY,
+//     grpc_proxy; with credentials the URLs read scheme://$(AGENTPROXY_PROXY_USER):
+//     $(AGENTPROXY_PROXY_PASSWORD)@host:port, which the kubelet expands because the two
+//     variables come earlier in the list. GRPC_PROXY/grpc_proxy carry the https proxy;
+//   - with a CA bundle: SSL_CERT_FILE, GRPC_DEFAULT_SSL_ROOTS_FILE_PATH, NODE_EXTRA_CA_CERTS,
+//     REQUESTS_CA_BUNDLE and CURL_CA_BUNDLE = kCaBundleFile, and a read-only mount of the volume
+//     kCaVolumeName (key kCaBundleKey of the caller's ConfigMap) at kCaMountPath.
+// The pod gets the annotations agentproxy.io/policy and agentproxy.io/injection-hash.
+//
+// Guarantees:
+//   - No secret value is ever written: credentials are only secretKeyRef references.
+//   - Idempotent: podPatch() of the patched pod with the same Injection is an empty array.
+//   - What the user set is left alone unless overrideExisting: a container that sets any of
+//     the eight proxy variables (either case) keeps all of them as they are and gets none of
+//     ours, so upper and lower case never disagree; a CA variable the container sets is kept.
+//     With overrideExisting, the container's definitions of those names are dropped in favour
+//     of ours. Other variables, including those with valueFrom, are never touched.
+//   - Names starting with agentproxy- (volume, mount) and AGENTPROXY_ (env) are the operator's:
+//     an existing one that differs from ours is replaced.
+//   - The patch uses add for missing arrays and maps (env, volumeMounts, volumes, annotations)
+//     and escapes annotation keys per RFC 6901. A container's env is written whole (add when
+//     missing, replace when it changes): ours must precede the entries that may refer to them.
+// Assumptions and limits:
+//   - The Secret copy holds username and password percent-encoded: $(VAR) expansion pastes them
+//     into the URL verbatim, so a raw password with a URL-reserved character (@ : / % #...)
+//     would break the URL. The operator stores encoded copies; this code only references keys.
+//   - Variables that come from envFrom are invisible here; an explicit env entry wins over them
+//     in Kubernetes, so ours apply.
+//   - kCaMountPath is reserved: a user mount at the same path under another name would make the
+//     pod invalid; the API server then rejects it with a clear message.
+//   - gRPC C-core ignores an https:// proxy (policy::runtimeWarnings says so); it is still
+//     written, as the policy says.
+#pragma once
+
+#include <nlohmann/json_fwd.hpp>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+
+#include "policy/proxy_policy.h"
+
+namespace agentproxy::webhook {
+
+inline constexpr std::string_view kPolicyAnnotation = "agentproxy.io/policy";
+inline constexpr std::string_view kHashAnnotation = "agentproxy.io/injection-hash";
+inline constexpr std::string_view kCaVolumeName = "agentproxy-ca";
+inline constexpr std::string_view kCaMountPath = "/etc/agentproxy/ca";
+inline constexpr std::string_view kCaBundleKey = "ca-bundle.crt";
+inline constexpr std::string_view kCaBundleFile = "/etc/agentproxy/ca/ca-bundle.crt";
+inline constexpr std::string_view kProxyUserVar = "AGENTPROXY_PROXY_USER";
+inline constexpr std::string_view kProxyPasswordVar = "AGENTPROXY_PROXY_PASSWORD";
+
+class InjectionError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// Everything the mutation needs, resolved by the caller from the policy and the cluster.
+struct Injection {
+  std::string policyName;
+  std::string httpsProxy;             // without credentials, as in the policy
+  std::string httpProxy;              // defaults to httpsProxy
+  std::string noProxy;                // policy::joinNoProxy(policy::effectiveNoProxyEntries(...))
+  std::string credentialsSecretName;  // in the pod's namespace; empty: no credentials
+  std::string caBundleConfigMapName;  // in the pod's namespace; empty: no CA bundle
+  bool overrideExisting = false;
+};
+
+// The Injection for a policy. Throws InjectionError when the policy has credentials but no
+// Secret copy is named, or when a proxy URL that must carry credentials does not parse
+// (parseProxyPolicy() prevents that).
+Injection injectionFor(const policy::ProxyPolicy& policy, std::string noProxy,
+                       std::string credentialsSecretName, std::string caBundleConfigMapName);
+
+// "sha256 hex" of what the Injection puts in a container and the pod's volumes (not of the
+// pod): equal hashes mean equal injections, so a stale pod can be told from a current one.
+std::string injectionHash(const Injection& injection);
+
+// The patch that brings `pod` to the injected state; an empty array when it is there.
+// Throws InjectionError when the pod is not a JSON object with a spec.containers array, or
+// when an existing env, volumeMounts, volumes or annotations is not of the expected type.
+nlohmann::json podPatch(const nlohmann::json& pod, const Injection& injection);
+
+}  // namespace agentproxy::webhook

@@ -1,0 +1,94 @@
+#include "webhook/policy_selection.h"
+
+#include <algorithm>
+#include <nlohmann/json.hpp>
+
+namespace agentproxy::webhook {
+namespace {
+
+using nlohmann::json;
+
+std::map<std::string, std::string> stringMapAt(const json& pod, const char* key) {
+  std::map<std::string, std::string> result;
+  auto metadata = pod.find("metadata");
+  if (metadata == pod.end() || !metadata->is_object()) return result;
+  auto map = metadata->find(key);
+  if (map == metadata->end() || !map->is_object()) return result;
+  for (const auto& [name, value] : map->items()) {
+    if (value.is_string()) result.emplace(name, value.get<std::string>());
+  }
+  return result;
+}
+
+bool runsInHostNetwork(const json& pod) {
+  auto spec = pod.find("spec");
+  if (spec == pod.end() || !spec->is_object()) return false;
+  auto hostNetwork = spec->find("hostNetwork");
+  return hostNetwork != spec->end() && hostNetwork->is_boolean() && hostNetwork->get<bool>();
+}
+
+}  // namespace
+
+PolicySelection selectPolicy(const json& pod, const PodNamespace& podNamespace,
+                             const std::vector<policy::ProxyPolicy>& policies,
+                             std::string_view operatorNamespace) {
+  PolicySelection selection;
+  if (podNamespace.name == "kube-system" || podNamespace.name == "kube-public" ||
+      (!operatorNamespace.empty() && podNamespace.name == operatorNamespace)) {
+    selection.outcome = SelectionOutcome::kSystemNamespace;
+    return selection;
+  }
+  if (pod.is_object() && runsInHostNetwork(pod)) {
+    selection.outcome = SelectionOutcome::kHostNetwork;
+    return selection;
+  }
+  auto annotations =
+      pod.is_object() ? stringMapAt(pod, "annotations") : std::map<std::string, std::string>{};
+  if (auto it = annotations.find(std::string(kInjectAnnotation));
+      it != annotations.end() && it->second == "false") {
+    selection.outcome = SelectionOutcome::kOptedOut;
+    return selection;
+  }
+
+  auto labels = pod.is_object() ? stringMapAt(pod, "labels") : std::map<std::string, std::string>{};
+  std::vector<const policy::ProxyPolicy*> candidates;
+  for (const auto& p : policies) {
+    if (p.spec.injectionEnabled && p.spec.namespaceSelector.matches(podNamespace.labels) &&
+        p.spec.podSelector.matches(labels)) {
+      candidates.push_back(&p);
+    }
+  }
+  if (candidates.empty()) return selection;
+  std::sort(candidates.begin(), candidates.end(),
+            [](const auto* a, const auto* b) { return a->name < b->name; });
+  selection.outcome = SelectionOutcome::kInject;
+  selection.policy = candidates.front();
+  for (size_t i = 1; i < candidates.size(); ++i) selection.outvoted.push_back(candidates[i]->name);
+  return selection;
+}
+
+std::string describe(const PolicySelection& selection, const PodNamespace& podNamespace) {
+  switch (selection.outcome) {
+    case SelectionOutcome::kInject: {
+      std::string text = "injected by ProxyPolicy " + selection.policy->name;
+      if (!selection.outvoted.empty()) {
+        text += "; also selected by";
+        for (const auto& name : selection.outvoted) text += " " + name;
+        text += ", which lost the alphabetical tie-break";
+      }
+      return text;
+    }
+    case SelectionOutcome::kSystemNamespace:
+      return "not injected: " + podNamespace.name + " is a system namespace";
+    case SelectionOutcome::kHostNetwork:
+      return "not injected: the pod uses the host network";
+    case SelectionOutcome::kOptedOut:
+      return "not injected: the pod has the annotation " + std::string(kInjectAnnotation) +
+             ": \"false\"";
+    case SelectionOutcome::kNoMatchingPolicy:
+      return "not injected: no enabled ProxyPolicy selects the pod";
+  }
+  return {};
+}
+
+}  // namespace agentproxy::webhook

@@ -1,0 +1,179 @@
+#include "webhook/admission_review.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "webhook/json_patch.h"
+#include "webhook/pod_mutation.h"
+#include "webhook/policy_selection.h"
+#include "webhook_fixtures.h"
+
+namespace agentproxy::webhook {
+namespace {
+
+using nlohmann::json;
+using testing::agentPod;
+using ::testing::HasSubstr;
+using testing::proxyPolicy;
+
+json podReview(const json& pod) {
+  return {{"apiVersion", "admission.k8s.io/v1"},
+          {"kind", "AdmissionReview"},
+          {"request",
+           {{"uid", "705ab4f5-6393-11e8-b7cc-42010a800002"},
+            {"kind", {{"group", ""}, {"version", "v1"}, {"kind", "Pod"}}},
+            {"resource", {{"group", ""}, {"version", "v1"}, {"resource", "pods"}}},
+            {"namespace", "workloads"},
+            {"operation", "CREATE"},
+            {"userInfo", {{"username", "system:serviceaccount:kube-system:replicaset-controller"}}},
+            {"object", pod},
+            {"oldObject", nullptr},
+            {"dryRun", false}}}};
+}
+
+std::string base64Decode(const std::string& text) {
+  const std::string alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  uint32_t bits = 0;
+  int count = 0;
+  for (char c : text) {
+    if (c == '=') break;
+    bits = (bits << 6) | static_cast<uint32_t>(alphabet.find(c));
+    count += 6;
+    if (count >= 8) {
+      count -= 8;
+      out += static_cast<char>((bits >> count) & 0xff);
+    }
+  }
+  return out;
+}
+
+// The error parseAdmissionReview() throws, as "uid|message".
+std::string parseError(std::string_view body) {
+  try {
+    parseAdmissionReview(body);
+  } catch (const AdmissionError& e) {
+    return e.uid() + "|" + e.what();
+  }
+  return "no error";
+}
+
+TEST(ParseAdmissionReview, ReadsAPodCreate) {
+  AdmissionRequest request = parseAdmissionReview(podReview(agentPod()).dump());
+  EXPECT_EQ(request.uid, "705ab4f5-6393-11e8-b7cc-42010a800002");
+  EXPECT_EQ(request.operation, "CREATE");
+  EXPECT_EQ(request.namespace_, "workloads");
+  EXPECT_FALSE(request.dryRun);
+  EXPECT_EQ(request.pod, agentPod());
+}
+
+TEST(ParseAdmissionReview, MalformedInputGivesClearErrors) {
+  std::string valid = podReview(agentPod()).dump();
+  EXPECT_EQ(parseError(valid.substr(0, valid.size() / 2)), "|the request body is not valid JSON");
+  EXPECT_EQ(parseError(""), "|the request body is not valid JSON");
+  EXPECT_EQ(parseError("[1, 2]"), "|the request body is not an AdmissionReview");
+  EXPECT_EQ(parseError(R"({"kind": "Pod", "apiVersion": "v1"})"),
+            "|the request body is not an AdmissionReview");
+
+  json review = podReview(agentPod());
+  review["apiVersion"] = "admission.k8s.io/v1beta1";
+  EXPECT_THAT(parseError(review.dump()),
+              HasSubstr("|AdmissionReview apiVersion is 'admission.k8s.io/v1beta1', expected "
+                        "admission.k8s.io/v1"));
+
+  review = podReview(agentPod());
+  review.erase("request");
+  EXPECT_EQ(parseError(review.dump()), "|the AdmissionReview has no request");
+
+  review = podReview(agentPod());
+  review["request"].erase("uid");
+  EXPECT_EQ(parseError(review.dump()), "|the AdmissionReview request has no uid");
+  review["request"]["uid"] = 42;
+  EXPECT_EQ(parseError(review.dump()), "|the AdmissionReview request has no uid");
+
+  review = podReview(agentPod());
+  review["request"]["object"] = nullptr;
+  EXPECT_EQ(parseError(review.dump()),
+            "705ab4f5-6393-11e8-b7cc-42010a800002|the AdmissionReview request has no object");
+}
+
+TEST(ParseAdmissionReview, AnObjectThatIsNotAPodIsNamed) {
+  json deployment = {{"apiVersion", "apps/v1"},
+                     {"kind", "Deployment"},
+                     {"metadata", {{"name", "agent"}}},
+                     {"spec", {{"replicas", 1}}}};
+  EXPECT_EQ(parseError(podReview(deployment).dump()),
+            "705ab4f5-6393-11e8-b7cc-42010a800002|the object is a Deployment apps/v1, not a v1 "
+            "Pod: the webhook is registered for Pods only");
+  json kindless = agentPod();
+  kindless.erase("kind");
+  EXPECT_THAT(parseError(podReview(kindless).dump()), HasSubstr("the object is of no kind v1"));
+}
+
+TEST(AdmissionResponse, AllowedWithABase64JsonPatch) {
+  json patch =
+      json::parse(R"([{"op": "add", "path": "/metadata/annotations/a~1b", "value": "c"}])");
+  json review = allowedResponse("uid-1", patch, {"also selected by mid"});
+  EXPECT_EQ(review["apiVersion"], "admission.k8s.io/v1");
+  EXPECT_EQ(review["kind"], "AdmissionReview");
+  const json& response = review["response"];
+  EXPECT_EQ(response["uid"], "uid-1");
+  EXPECT_EQ(response["allowed"], true);
+  EXPECT_EQ(response["patchType"], "JSONPatch");
+  EXPECT_EQ(json::parse(base64Decode(response["patch"])), patch);
+  EXPECT_EQ(response["warnings"], json({"also selected by mid"}));
+}
+
+TEST(AdmissionResponse, AnEmptyPatchIsAPlainAllow) {
+  json review = allowedResponse("uid-2", json::array());
+  EXPECT_EQ(review["response"], json({{"uid", "uid-2"}, {"allowed", true}}));
+}
+
+TEST(AdmissionResponse, ErrorsCarryCodeAndMessage) {
+  json review = errorResponse("uid-3", 400, "the object is a Deployment apps/v1, not a v1 Pod");
+  EXPECT_EQ(review["response"],
+            json::parse(R"({"uid": "uid-3", "allowed": false, "status": {"code": 400,
+                            "message": "the object is a Deployment apps/v1, not a v1 Pod"}})"));
+}
+
+TEST(Base64Encode, Rfc4648Vectors) {
+  EXPECT_EQ(base64Encode(""), "");
+  EXPECT_EQ(base64Encode("f"), "Zg==");
+  EXPECT_EQ(base64Encode("fo"), "Zm8=");
+  EXPECT_EQ(base64Encode("foo"), "Zm9v");
+  EXPECT_EQ(base64Encode("foob"), "Zm9vYg==");
+  EXPECT_EQ(base64Encode("fooba"), "Zm9vYmE=");
+  EXPECT_EQ(base64Encode("foobar"), "Zm9vYmFy");
+  EXPECT_EQ(base64Encode(std::string("\xff\xfe\x00", 3)), "//4A");
+}
+
+// The whole path a webhook request takes, from the request body to the pod the API server
+// stores: parse, select, mutate, respond; then the API server's side: decode, apply.
+TEST(AdmissionRoundTrip, APodCreateComesBackInjected) {
+  std::vector<policy::ProxyPolicy> policies = {proxyPolicy("corp-proxy"),
+                                               proxyPolicy("backup-proxy")};
+  PodNamespace ns{"workloads", {{"agentproxy.io/inject", "enabled"}}};
+  AdmissionRequest request = parseAdmissionReview(podReview(agentPod()).dump());
+  PolicySelection selection = selectPolicy(request.pod, ns, policies, "agentproxy-system");
+  ASSERT_EQ(selection.outcome, SelectionOutcome::kInject);
+  Injection injection = injectionFor(*selection.policy, "localhost,.svc", "", "agentproxy-ca");
+  json review =
+      allowedResponse(request.uid, podPatch(request.pod, injection), {describe(selection, ns)});
+
+  json stored = applyJsonPatch(request.pod, json::parse(base64Decode(review["response"]["patch"])));
+  EXPECT_EQ(stored["metadata"]["annotations"]["agentproxy.io/policy"], "backup-proxy");
+  EXPECT_EQ(stored["spec"]["containers"][1]["env"][0],
+            json({{"name", "HTTPS_PROXY"}, {"value", "http://proxy.corp.example:3128"}}));
+  EXPECT_THAT(review["response"]["warnings"][0].get<std::string>(),
+              HasSubstr("also selected by corp-proxy"));
+
+  // The API server re-invokes the webhook with the stored pod: nothing more to do.
+  AdmissionRequest again = parseAdmissionReview(podReview(stored).dump());
+  EXPECT_EQ(allowedResponse(again.uid, podPatch(again.pod, injection))["response"],
+            json({{"uid", again.uid}, {"allowed", true}}));
+}
+
+}  // namespace
+}  // namespace agentproxy::webhook
