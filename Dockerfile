@@ -10,8 +10,10 @@ RUN cmake -S . -B /build -G Ninja -DCMAKE_BUILD_TYPE=Release -DAGENTPROXY_BUILD_
  && strip /build/bin/agentproxy
 
 FROM debian:bookworm-slim
+# gRPC, absl, upb, re2 and c-ares are linked into the binary (AGENTPROXY_STATIC_GRPC), so no
+# libgrpc++1.51 here; OpenSSL, cpprestsdk and yaml-cpp stay shared.
 RUN apt-get update \
- && apt-get install -y --no-install-recommends ca-certificates libgrpc++1.51 libssl3 libcpprest2.10 libyaml-cpp0.7 \
+ && apt-get install -y --no-install-recommends ca-certificates libssl3 libcpprest2.10 libyaml-cpp0.7 \
  && rm -rf /var/lib/apt/lists/*
 COPY --from=build /build/bin/agentproxy /usr/local/bin/agentproxy
 # A fixed non-root UID so that runAsNonRoot can verify it without a passwd entry.

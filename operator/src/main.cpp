@@ -1,4 +1,5 @@
 // Entry point: dispatches to the subcommands. The only code no test links.
+#include <cstdio>
 #include <cstdlib>
 #include <iostream>
 #include <string>
@@ -43,8 +44,16 @@ int main(int argc, char** argv) {
       unsetenv(name);
     }
     agentproxy::probe::useSystemRootsForGrpc();
-    return command == "run" ? agentproxy::cli::runOperator(args)
-                            : agentproxy::cli::runProbeCommand(args, std::cout, std::cerr);
+    if (command == "run") return agentproxy::cli::runOperator(args);
+    // The report is out once the streams are flushed. What is left are gRPC channels still
+    // closing in the background and gRPC's own threads; _Exit ends them with the process
+    // instead of running static destructors under them.
+    int code = agentproxy::cli::runProbeCommand(args, std::cout, std::cerr,
+                                                /*processExitsAfter=*/true);
+    std::cout.flush();
+    std::cerr.flush();
+    std::fflush(nullptr);
+    std::_Exit(code);
   }
   std::cerr << "agentproxy: unknown command \"" << command << "\"\n" << kUsage;
   return agentproxy::cli::kExitUsage;

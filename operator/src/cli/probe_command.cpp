@@ -82,7 +82,8 @@ probe::ProbeRequest parseProbeFlags(const std::vector<std::string>& args, bool& 
   return request;
 }
 
-int runProbeCommand(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
+int runProbeCommand(const std::vector<std::string>& args, std::ostream& out, std::ostream& err,
+                    bool processExitsAfter) {
   for (const auto& a : args) {
     if (a == "--help" || a == "-h") {
       out << kProbeUsage;
@@ -97,6 +98,7 @@ int runProbeCommand(const std::vector<std::string>& args, std::ostream& out, std
     err << "agentproxy probe: " << e.what() << "\n";
     return kExitUsage;
   }
+  request.processExitsAfter = processExitsAfter;
   auto report = probe::runProbe(request);
   out << (json ? probe::toJson(report) + "\n" : probe::toText(report));
   return probe::exitCodeFor(report.classification);

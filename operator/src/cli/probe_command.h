@@ -16,7 +16,9 @@ constexpr int kExitUsage = 64;
 probe::ProbeRequest parseProbeFlags(const std::vector<std::string>& args, bool& json);
 
 // Runs the command; returns the process exit code (0/1/2, 64 for usage errors).
-int runProbeCommand(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
+// processExitsAfter: see ProbeRequest; only main(), which ends the process with std::_Exit.
+int runProbeCommand(const std::vector<std::string>& args, std::ostream& out, std::ostream& err,
+                    bool processExitsAfter = false);
 
 extern const char kProbeUsage[];
 

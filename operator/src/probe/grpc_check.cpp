@@ -1,5 +1,6 @@
 #include "probe/grpc_check.h"
 
+#include <grpc/grpc.h>
 #include <grpc/support/log.h>
 #include <grpcpp/channel.h>
 #include <grpcpp/create_channel.h>
@@ -7,7 +8,11 @@
 #include <grpcpp/security/credentials.h>
 #include <grpcpp/support/channel_arguments.h>
 
+#include <condition_variable>
+#include <deque>
+#include <memory>
 #include <mutex>
+#include <thread>
 
 namespace agentproxy::probe {
 namespace {
@@ -35,22 +40,80 @@ std::string codeName(grpc::StatusCode code) {
   }
 }
 
-// gRPC C-core logs handshake and connection failures to stderr on its own. The probe reports
-// those failures itself, and a library's log line is no place to risk a proxy URL, so its
-// logging is switched off once per process.
-void silenceGrpcLogging() {
+// Once per process: gRPC C-core logs handshake and connection failures to stderr on its own.
+// The probe reports those failures itself, and a library's log line is no place to risk a
+// proxy URL, so its logging is switched off. And gRPC is initialised for good: every channel
+// and completion queue holds a reference to the library, and dropping the last one shuts
+// gRPC down (joining its executor, timer and event-engine threads), only for the next probe to
+// start it all again. One reference that is never dropped keeps it up; exit ends its threads.
+void prepareGrpc() {
   static std::once_flag once;
-  std::call_once(once, [] { gpr_set_log_function([](gpr_log_func_args*) {}); });
+  std::call_once(once, [] {
+    gpr_set_log_function([](gpr_log_func_args*) {});
+    grpc_init();
+  });
 }
 
+// Closing a channel (its HTTP/2 connection, TLS session and subchannel) runs gRPC's teardown
+// on the thread that drops the last reference: a few milliseconds, none of which the probe's
+// result depends on. Channels whose call is over are closed here, on one background thread,
+// while the probe goes on; awaitClosedGrpcChannels() waits until all are closed.
+class ChannelCloser {
+ public:
+  // Never destroyed: its thread waits for work until the process ends.
+  static ChannelCloser& instance() {
+    static ChannelCloser* closer = new ChannelCloser;
+    return *closer;
+  }
+
+  void close(std::shared_ptr<grpc::Channel> channel) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    pending_.push_back(std::move(channel));
+    if (!started_) {
+      std::thread([this] { run(); }).detach();
+      started_ = true;
+    }
+    work_.notify_one();
+  }
+
+  void awaitAllClosed() {
+    std::unique_lock<std::mutex> lock(mutex_);
+    idle_.wait(lock, [&] { return pending_.empty() && closing_ == 0; });
+  }
+
+ private:
+  void run() {
+    std::unique_lock<std::mutex> lock(mutex_);
+    for (;;) {
+      work_.wait(lock, [&] { return !pending_.empty(); });
+      auto channel = std::move(pending_.front());
+      pending_.pop_front();
+      ++closing_;
+      lock.unlock();
+      channel.reset();
+      lock.lock();
+      --closing_;
+      if (pending_.empty() && closing_ == 0) idle_.notify_all();
+    }
+  }
+
+  std::mutex mutex_;
+  std::condition_variable work_, idle_;
+  std::deque<std::shared_ptr<grpc::Channel>> pending_;
+  int closing_ = 0;
+  bool started_ = false;
+};
+
 }  // namespace
+
+void awaitClosedGrpcChannels() { ChannelCloser::instance().awaitAllClosed(); }
 
 GrpcCheckResult checkGrpc(const std::string& proxyUrl, const TargetAddress& target,
                           const std::string& serverName, const std::string& rootsPem,
                           Deadline deadline) {
   GrpcCheckResult result;
   auto start = Clock::now();
-  silenceGrpcLogging();
+  prepareGrpc();
   try {
     grpc::SslCredentialsOptions ssl;
     ssl.pem_root_certs = rootsPem;
@@ -62,33 +125,36 @@ GrpcCheckResult checkGrpc(const std::string& proxyUrl, const TargetAddress& targ
     if (!serverName.empty() && serverName != target.host) {
       args.SetSslTargetNameOverride(serverName);
     }
-    auto channel = grpc::CreateCustomChannel("dns:///" + target.hostPort(),
-                                             grpc::SslCredentials(ssl), args);
-    grpc::GenericStub stub(channel);
-    grpc::ClientContext context;
-    context.set_deadline(std::chrono::system_clock::now() + (deadline - Clock::now()));
-    // An empty HealthCheckRequest (service "") serialises to zero bytes.
-    grpc::Slice empty;
-    grpc::ByteBuffer request(&empty, 1);
-    grpc::ByteBuffer response;
-    grpc::CompletionQueue queue;
-    auto call = stub.PrepareUnaryCall(&context, "/grpc.health.v1.Health/Check", request, &queue);
-    call->StartCall();
-    grpc::Status status;
-    call->Finish(&response, &status, reinterpret_cast<void*>(1));
-    void* tag = nullptr;
-    bool ok = false;
-    queue.Next(&tag, &ok);
-    queue.Shutdown();
-    while (queue.Next(&tag, &ok)) {
-    }
-    auto code = status.error_code();
-    result.works = code == grpc::OK || code == grpc::UNIMPLEMENTED ||
-                   code == grpc::UNAUTHENTICATED || code == grpc::PERMISSION_DENIED;
-    result.status = codeName(code);
-    if (code != grpc::OK && !status.error_message().empty()) {
-      result.status += ": " + status.error_message();
-    }
+    std::shared_ptr<grpc::Channel> channel = grpc::CreateCustomChannel(
+        "dns:///" + target.hostPort(), grpc::SslCredentials(ssl), args);
+    {
+      grpc::GenericStub stub(channel);
+      grpc::ClientContext context;
+      context.set_deadline(std::chrono::system_clock::now() + (deadline - Clock::now()));
+      // An empty HealthCheckRequest (service "") serialises to zero bytes.
+      grpc::Slice empty;
+      grpc::ByteBuffer request(&empty, 1);
+      grpc::ByteBuffer response;
+      grpc::CompletionQueue queue;
+      auto call = stub.PrepareUnaryCall(&context, "/grpc.health.v1.Health/Check", request, &queue);
+      call->StartCall();
+      grpc::Status status;
+      call->Finish(&response, &status, reinterpret_cast<void*>(1));
+      void* tag = nullptr;
+      bool ok = false;
+      queue.Next(&tag, &ok);
+      queue.Shutdown();
+      while (queue.Next(&tag, &ok)) {
+      }
+      auto code = status.error_code();
+      result.works = code == grpc::OK || code == grpc::UNIMPLEMENTED ||
+                     code == grpc::UNAUTHENTICATED || code == grpc::PERMISSION_DENIED;
+      result.status = codeName(code);
+      if (code != grpc::OK && !status.error_message().empty()) {
+        result.status += ": " + status.error_message();
+      }
+    }  // the call, its context, queue and stub are gone: `channel` holds the last reference
+    ChannelCloser::instance().close(std::move(channel));
   } catch (const std::exception& e) {
     result.status = std::string("INTERNAL: the probe's gRPC client failed: ") + e.what();
   }

@@ -21,4 +21,8 @@ GrpcCheckResult checkGrpc(const std::string& proxyUrl, const TargetAddress& targ
                           const std::string& serverName, const std::string& rootsPem,
                           Deadline deadline);
 
+// checkGrpc() returns as soon as the call is over and leaves closing its channel to a
+// background thread; this waits until every channel handed over so far is closed.
+void awaitClosedGrpcChannels();
+
 }  // namespace agentproxy::probe

@@ -349,6 +349,7 @@ ProbeReport runProbe(const ProbeRequest& request) {
   for (auto& t : threads) t.join();
 
   classifyReport(report, request.proxy.hostPort());
+  if (!request.processExitsAfter) awaitClosedGrpcChannels();
   return report;
 }
 

@@ -29,6 +29,9 @@ struct ProbeRequest {
   std::string trustPem;  // CAs the agents trust besides the target's roots (interceptor CAs)
   std::chrono::milliseconds timeout{10000};
   int concurrency = 16;  // targets probed at once
+  // The caller ends the process right after runProbe(): the gRPC channels still closing in
+  // the background are left to the exit instead of awaited (agentproxy probe, main.cpp).
+  bool processExitsAfter = false;
 };
 
 ProbeReport runProbe(const ProbeRequest& request);
