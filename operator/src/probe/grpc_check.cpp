@@ -57,7 +57,7 @@ void prepareGrpc() {
 // Closing a channel (its HTTP/2 connection, TLS session and subchannel) runs gRPC's teardown
 // on the thread that drops the last reference: a few milliseconds, none of which the probe's
 // result depends on. Channels whose call is over are closed here, on one background thread,
-// while the probe goes on; awaitClosedGrpcChannels() waits until all are closed.
+// while the probe goes on (only for a process about to exit: see checkGrpc()).
 class ChannelCloser {
  public:
   // Never destroyed: its thread waits for work until the process ends.
@@ -76,11 +76,6 @@ class ChannelCloser {
     work_.notify_one();
   }
 
-  void awaitAllClosed() {
-    std::unique_lock<std::mutex> lock(mutex_);
-    idle_.wait(lock, [&] { return pending_.empty() && closing_ == 0; });
-  }
-
  private:
   void run() {
     std::unique_lock<std::mutex> lock(mutex_);
@@ -88,29 +83,24 @@ class ChannelCloser {
       work_.wait(lock, [&] { return !pending_.empty(); });
       auto channel = std::move(pending_.front());
       pending_.pop_front();
-      ++closing_;
       lock.unlock();
       channel.reset();
       lock.lock();
-      --closing_;
-      if (pending_.empty() && closing_ == 0) idle_.notify_all();
     }
   }
 
   std::mutex mutex_;
-  std::condition_variable work_, idle_;
+  std::condition_variable work_;
   std::deque<std::shared_ptr<grpc::Channel>> pending_;
-  int closing_ = 0;
   bool started_ = false;
 };
 
 }  // namespace
 
-void awaitClosedGrpcChannels() { ChannelCloser::instance().awaitAllClosed(); }
 
 GrpcCheckResult checkGrpc(const std::string& proxyUrl, const TargetAddress& target,
                           const std::string& serverName, const std::string& rootsPem,
-                          Deadline deadline) {
+                          Deadline deadline, bool closeInBackground) {
   GrpcCheckResult result;
   auto start = Clock::now();
   prepareGrpc();
@@ -154,11 +144,12 @@ GrpcCheckResult checkGrpc(const std::string& proxyUrl, const TargetAddress& targ
         result.status += ": " + status.error_message();
       }
     }  // the call, its context, queue and stub are gone: `channel` holds the last reference
-    ChannelCloser::instance().close(std::move(channel));
+    result.ms = elapsedMs(start);
+    if (closeInBackground) ChannelCloser::instance().close(std::move(channel));
   } catch (const std::exception& e) {
     result.status = std::string("INTERNAL: the probe's gRPC client failed: ") + e.what();
+    result.ms = elapsedMs(start);
   }
-  result.ms = elapsedMs(start);
   return result;
 }
 

@@ -16,13 +16,12 @@ struct GrpcCheckResult {
 };
 
 // Calls grpc.health.v1.Health/Check on `target` through `proxyUrl` (an http:// URL; it may
-// carry credentials), trusting rootsPem, verifying serverName. Never throws.
+// carry credentials), trusting rootsPem, verifying serverName. Never throws. With
+// closeInBackground, it returns as soon as the call is over and a background thread closes
+// the channel: for a process that exits right after its probe. Otherwise the channel is closed
+// before it returns, so that a long-running process never accumulates them.
 GrpcCheckResult checkGrpc(const std::string& proxyUrl, const TargetAddress& target,
                           const std::string& serverName, const std::string& rootsPem,
-                          Deadline deadline);
-
-// checkGrpc() returns as soon as the call is over and leaves closing its channel to a
-// background thread; this waits until every channel handed over so far is closed.
-void awaitClosedGrpcChannels();
+                          Deadline deadline, bool closeInBackground);
 
 }  // namespace agentproxy::probe

@@ -242,7 +242,8 @@ class TargetProber {
             ? std::string()
             : (targetRoots.empty() ? systemRootsPem() : targetRoots) + "\n" + request_.trustPem;
     auto grpcResult = std::async(std::launch::async, [&] {
-      return checkGrpc(grpcProxyUrl_, target.address, name, grpcRoots, deadline);
+      return checkGrpc(grpcProxyUrl_, target.address, name, grpcRoots, deadline,
+                       request_.processExitsAfter);
     });
     std::future<void> websocket;
     TargetReport wsReport;
@@ -349,7 +350,6 @@ ProbeReport runProbe(const ProbeRequest& request) {
   for (auto& t : threads) t.join();
 
   classifyReport(report, request.proxy.hostPort());
-  if (!request.processExitsAfter) awaitClosedGrpcChannels();
   return report;
 }
 
