@@ -138,17 +138,6 @@ TEST(AdmissionResponse, ErrorsCarryCodeAndMessage) {
                             "message": "the object is a Deployment apps/v1, not a v1 Pod"}})"));
 }
 
-TEST(Base64Encode, Rfc4648Vectors) {
-  EXPECT_EQ(base64Encode(""), "");
-  EXPECT_EQ(base64Encode("f"), "Zg==");
-  EXPECT_EQ(base64Encode("fo"), "Zm8=");
-  EXPECT_EQ(base64Encode("foo"), "Zm9v");
-  EXPECT_EQ(base64Encode("foob"), "Zm9vYg==");
-  EXPECT_EQ(base64Encode("fooba"), "Zm9vYmE=");
-  EXPECT_EQ(base64Encode("foobar"), "Zm9vYmFy");
-  EXPECT_EQ(base64Encode(std::string("\xff\xfe\x00", 3)), "//4A");
-}
-
 // The whole path a webhook request takes, from the request body to the pod the API server
 // stores: parse, select, mutate, respond; then the API server's side: decode, apply.
 TEST(AdmissionRoundTrip, APodCreateComesBackInjected) {

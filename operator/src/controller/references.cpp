@@ -1,30 +1,14 @@
 #include "controller/references.h"
 
-#include <openssl/evp.h>
-#include <openssl/sha.h>
-
 #include <nlohmann/json.hpp>
 
+#include "encoding/encoding.h"
 #include "probe/pem.h"
 
 namespace agentproxy::controller {
 namespace {
 
 using policy::PemSource;
-
-std::string base64Decode(const std::string& in) {
-  std::string out(3 * (in.size() / 4) + 3, '\0');
-  int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                          reinterpret_cast<const unsigned char*>(in.data()),
-                          static_cast<int>(in.size()));
-  if (n < 0 || in.size() % 4 != 0) throw std::invalid_argument("not base64");
-  // EVP_DecodeBlock counts the padding as zero bytes; drop them.
-  size_t padding = 0;
-  if (!in.empty() && in.back() == '=') ++padding;
-  if (in.size() > 1 && in[in.size() - 2] == '=') ++padding;
-  out.resize(static_cast<size_t>(n) - padding);
-  return out;
-}
 
 // The value of `key` in a Secret (base64 data) or ConfigMap (data, then binaryData).
 std::optional<std::string> valueOf(const nlohmann::json& object, const std::string& key,
@@ -33,14 +17,14 @@ std::optional<std::string> valueOf(const nlohmann::json& object, const std::stri
   if (data != object.end() && data->is_object()) {
     auto it = data->find(key);
     if (it != data->end() && it->is_string()) {
-      return secret ? base64Decode(it->get<std::string>()) : it->get<std::string>();
+      return secret ? encoding::base64Decode(it->get<std::string>()) : it->get<std::string>();
     }
   }
   if (!secret) {
     auto binary = object.find("binaryData");
     if (binary != object.end() && binary->is_object()) {
       auto it = binary->find(key);
-      if (it != binary->end() && it->is_string()) return base64Decode(it->get<std::string>());
+      if (it != binary->end() && it->is_string()) return encoding::base64Decode(it->get<std::string>());
     }
   }
   return std::nullopt;
@@ -68,18 +52,6 @@ std::string readPem(const PemSource& source, ObjectReader& reader) {
   } catch (const probe::InputError& e) {
     throw ReferenceError("InvalidPEM", std::string(e.what()) + ".");
   }
-}
-
-std::string sha256Hex(const std::string& data) {
-  unsigned char digest[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(data.data()), data.size(), digest);
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned char b : digest) {
-    out += kHex[b >> 4];
-    out += kHex[b & 15];
-  }
-  return out;
 }
 
 }  // namespace
@@ -129,7 +101,7 @@ ResolvedPolicy resolvePolicy(const policy::ProxyPolicy& policy, ObjectReader& re
     identity += "\n" + t.address.hostPort() + " " + t.serverName + " " + t.websocketPath + "\n" +
                 t.targetRootsPem;
   }
-  resolved.fingerprint = sha256Hex(identity);
+  resolved.fingerprint = encoding::sha256Hex(identity);
   return resolved;
 }
 

@@ -1,6 +1,5 @@
 #include "probe/prober.h"
 
-#include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
 
@@ -10,6 +9,7 @@
 #include <optional>
 #include <thread>
 
+#include "encoding/encoding.h"
 #include "probe/classify.h"
 #include "probe/connect_response.h"
 #include "probe/grpc_check.h"
@@ -21,15 +21,6 @@ namespace agentproxy::probe {
 namespace {
 
 constexpr char kUserAgent[] = "agentproxy-probe/0.1";
-
-std::string base64(std::string_view in) {
-  std::string out(4 * ((in.size() + 2) / 3), '\0');
-  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                          reinterpret_cast<const unsigned char*>(in.data()),
-                          static_cast<int>(in.size()));
-  out.resize(static_cast<size_t>(n));
-  return out;
-}
 
 std::string rfc3339Now() {
   std::time_t now = std::time(nullptr);
@@ -92,7 +83,7 @@ class TunnelOpener {
       std::string connect = "CONNECT " + authority + " HTTP/1.1\r\nHost: " + authority +
                             "\r\nUser-Agent: " + kUserAgent + "\r\n";
       if (proxy.hasCredentials()) {
-        connect += "Proxy-Authorization: Basic " + base64(proxy.username + ":" + proxy.password) +
+        connect += "Proxy-Authorization: Basic " + encoding::base64Encode(proxy.username + ":" + proxy.password) +
                    "\r\n";
       }
       connect += "\r\n";
@@ -179,7 +170,7 @@ std::string websocketAccept(const std::string& key) {
   std::string input = key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
   unsigned char digest[SHA_DIGEST_LENGTH];
   SHA1(reinterpret_cast<const unsigned char*>(input.data()), input.size(), digest);
-  return base64(std::string_view(reinterpret_cast<char*>(digest), sizeof digest));
+  return encoding::base64Encode(std::string_view(reinterpret_cast<char*>(digest), sizeof digest));
 }
 
 // Step 5: an HTTP/1.1 WebSocket upgrade through a second tunnel.
@@ -195,7 +186,7 @@ void probeWebSocket(const TunnelOpener& opener, const ProbeTarget& target,
     TlsStream tls(*tunnel->stream, TlsClientOptions{sniFor(name), {"http/1.1"}}, deadline);
     unsigned char nonce[16];
     RAND_bytes(nonce, sizeof nonce);
-    std::string key = base64(std::string_view(reinterpret_cast<char*>(nonce), sizeof nonce));
+    std::string key = encoding::base64Encode(std::string_view(reinterpret_cast<char*>(nonce), sizeof nonce));
     tls.writeAll("GET " + target.websocketPath + " HTTP/1.1\r\nHost: " +
                      hostHeader(name, target.address.port) +
                      "\r\nUser-Agent: " + kUserAgent +

@@ -1,5 +1,7 @@
 #include "webhook/admission_review.h"
 
+#include "encoding/encoding.h"
+
 #include <cstdint>
 #include <nlohmann/json.hpp>
 
@@ -67,7 +69,7 @@ json allowedResponse(const std::string& uid, const json& patch,
   json response = {{"uid", uid}, {"allowed", true}};
   if (patch.is_array() && !patch.empty()) {
     response["patchType"] = "JSONPatch";
-    response["patch"] = base64Encode(patch.dump());
+    response["patch"] = encoding::base64Encode(patch.dump());
   }
   if (!warnings.empty()) response["warnings"] = warnings;
   return review(std::move(response));
@@ -76,32 +78,6 @@ json allowedResponse(const std::string& uid, const json& patch,
 json errorResponse(const std::string& uid, int code, const std::string& message) {
   return review(
       {{"uid", uid}, {"allowed", false}, {"status", {{"code", code}, {"message", message}}}});
-}
-
-std::string base64Encode(std::string_view bytes) {
-  static constexpr char kAlphabet[] =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  out.reserve((bytes.size() + 2) / 3 * 4);
-  size_t i = 0;
-  for (; i + 2 < bytes.size(); i += 3) {
-    uint32_t n = (static_cast<unsigned char>(bytes[i]) << 16) |
-                 (static_cast<unsigned char>(bytes[i + 1]) << 8) |
-                 static_cast<unsigned char>(bytes[i + 2]);
-    out += kAlphabet[(n >> 18) & 63];
-    out += kAlphabet[(n >> 12) & 63];
-    out += kAlphabet[(n >> 6) & 63];
-    out += kAlphabet[n & 63];
-  }
-  if (size_t rest = bytes.size() - i; rest > 0) {
-    uint32_t n = static_cast<unsigned char>(bytes[i]) << 16;
-    if (rest == 2) n |= static_cast<unsigned char>(bytes[i + 1]) << 8;
-    out += kAlphabet[(n >> 18) & 63];
-    out += kAlphabet[(n >> 12) & 63];
-    out += rest == 2 ? kAlphabet[(n >> 6) & 63] : '=';
-    out += '=';
-  }
-  return out;
 }
 
 }  // namespace agentproxy::webhook

@@ -49,7 +49,5 @@ nlohmann::json allowedResponse(const std::string& uid, const nlohmann::json& pat
 // message (or admits it anyway when the webhook's failurePolicy is Ignore).
 nlohmann::json errorResponse(const std::string& uid, int code, const std::string& message);
 
-// RFC 4648 base64 with padding, as the patch field requires.
-std::string base64Encode(std::string_view bytes);
 
 }  // namespace agentproxy::webhook

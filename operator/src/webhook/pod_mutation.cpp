@@ -1,6 +1,7 @@
 #include "webhook/pod_mutation.h"
 
-#include <openssl/sha.h>
+#include "encoding/encoding.h"
+
 
 #include <array>
 #include <nlohmann/json.hpp>
@@ -221,16 +222,7 @@ std::string injectionHash(const Injection& injection) {
     injected["volume"] = caVolume(injection);
     injected["mount"] = caMount();
   }
-  std::string text = injected.dump();
-  std::array<unsigned char, SHA256_DIGEST_LENGTH> digest{};
-  SHA256(reinterpret_cast<const unsigned char*>(text.data()), text.size(), digest.data());
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string hex;
-  for (unsigned char byte : digest) {
-    hex += kHex[byte >> 4];
-    hex += kHex[byte & 0xf];
-  }
-  return hex;
+  return encoding::sha256Hex(injected.dump());
 }
 
 json podPatch(const json& pod, const Injection& injection) {

@@ -1,0 +1,19 @@
+// The byte encodings HTTP and Kubernetes use: base64 (Proxy-Authorization, WebSocket keys,
+// Secret data, AdmissionReview patches) and SHA-256 in hex (fingerprints, injection hashes).
+// Pure; OpenSSL stays in the .cpp file.
+#pragma once
+
+#include <stdexcept>
+#include <string>
+#include <string_view>
+
+namespace agentproxy::encoding {
+
+// RFC 4648 base64 with padding.
+std::string base64Encode(std::string_view bytes);
+// Throws std::invalid_argument when `text` is not padded RFC 4648 base64.
+std::string base64Decode(std::string_view text);
+// Lowercase hex of the SHA-256 digest of `bytes`.
+std::string sha256Hex(std::string_view bytes);
+
+}  // namespace agentproxy::encoding
