@@ -22,8 +22,9 @@ def reasons_in_code():
                             read("operator", "src", "controller", "references.cpp")))
     # Conditions built in policy_status.cpp and reconciler.cpp.
     status = read("operator", "src", "controller", "policy_status.cpp")
-    found |= set(re.findall(r'condition\("\w+", (?:true|false), "([A-Za-z0-9]+)"', status))
-    found |= set(re.findall(r'unknown\("\w+", "([A-Za-z0-9]+)"', status))
+    found |= set(re.findall(r'condition\(\s*"\w+",\s*(?:true|false),\s*"([A-Za-z0-9]+)"',
+                            status))
+    found |= set(re.findall(r'unknown\(\s*"\w+",\s*"([A-Za-z0-9]+)"', status))
     found |= set(re.findall(r'interceptorTrusted \? "(\w+)" : "(\w+)"', status)[0])
     found |= set(re.findall(r'Classification::Supported \? "(\w+)"', status))
     found |= set(re.findall(r': "(NoTargets)"', status))

@@ -63,20 +63,24 @@ class ProxyLab:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
+        self.process.stdout.close()
+        self.process.stderr.close()
 
 
 class Operator:
     """One `agentproxy run` process; its log is kept for failure messages."""
 
-    def __init__(self, server, *flags, name="agentproxy-0"):
+    def __init__(self, server, *flags, name="agentproxy-0", webhook_port=None):
         self.metrics_port, self.health_port = free_port(), free_port()
+        self.webhook_port = webhook_port or free_port()
         self.log_path = os.path.join(server.dir, name + ".log")
         env = dict(server.env, POD_NAME=name, POD_NAMESPACE="agentproxy-system")
         with open(self.log_path, "wb") as log:
             self.process = subprocess.Popen(
                 [AGENTPROXY, "run", "--kubeconfig", server.info["kubeconfig"],
                  "--metrics-addr", f"127.0.0.1:{self.metrics_port}",
-                 "--health-addr", f"127.0.0.1:{self.health_port}", *flags],
+                 "--health-addr", f"127.0.0.1:{self.health_port}",
+                 "--webhook-addr", f"127.0.0.1:{self.webhook_port}", *flags],
                 stdout=log, stderr=log, env=env, preexec_fn=die_with_parent)
 
     def metric(self, name):

@@ -15,26 +15,42 @@
 #include "cli/probe_command.h"
 #include "controller/cluster_access.h"
 #include "controller/policy_controller.h"
+#include "controller/webhook_certificates.h"
 #include "kube/client.h"
 #include "kube/config.h"
+#include "kube/errors.h"
+#include "kube/resource.h"
 #include "probe/proxy_url.h"
 #include "runtime/leader_elector.h"
 #include "runtime/logger.h"
 #include "runtime/metrics.h"
 #include "serving/http_endpoints.h"
+#include "webhook/admission.h"
+#include "webhook/admission_server.h"
 
 namespace agentproxy::cli {
 
 const char kRunUsage[] =
     "usage: agentproxy run [--kubeconfig F] [--metrics-addr :8080] [--health-addr :8081]\n"
-    "                      [--leader-elect] [--lease-namespace NS] [--workers N]\n"
-    "                      [--log-level debug|info|warn|error]\n"
+    "                      [--webhook-addr :9443] [--webhook-cert-dir DIR]\n"
+    "                      [--webhook-config-name agentproxy] [--webhook-service "
+    "agentproxy-webhook]\n"
+    "                      [--leader-elect] [--namespace NS] [--lease-namespace NS]\n"
+    "                      [--workers N] [--log-level debug|info|warn|error]\n"
     "\n"
     "An address is host:port or :port; \"0\" turns that endpoint off.\n"
     "Runs the ProxyPolicy controller against the cluster (in-cluster config, or the kubeconfig\n"
-    "from --kubeconfig or KUBECONFIG). Stops on SIGTERM or SIGINT after the work in flight.\n";
+    "from --kubeconfig or KUBECONFIG) and serves the pod injection webhook (POST /mutate-v1-pod)\n"
+    "over HTTPS. Its certificate comes from --webhook-cert-dir (tls.crt, tls.key; cert-manager)\n"
+    "or, by default, from the Secret agentproxy-webhook-tls in the operator's namespace, which\n"
+    "the operator creates and renews, writing its CA into the caBundle of the\n"
+    "MutatingWebhookConfiguration --webhook-config-name. The namespace defaults to\n"
+    "$POD_NAMESPACE, else agentproxy-system. Stops on SIGTERM or SIGINT after the work in "
+    "flight.\n";
 
 namespace {
+
+constexpr char kWebhookSecretName[] = "agentproxy-webhook-tls";
 
 std::string envOr(const char* name, std::string fallback) {
   const char* value = std::getenv(name);
@@ -52,8 +68,7 @@ runtime::LogLevel levelFrom(const std::string& name) {
   if (name == "info") return runtime::LogLevel::Info;
   if (name == "warn") return runtime::LogLevel::Warn;
   if (name == "error") return runtime::LogLevel::Error;
-  throw probe::InputError("--log-level must be debug, info, warn or error (got \"" + name +
-                          "\")");
+  throw probe::InputError("--log-level must be debug, info, warn or error (got \"" + name + "\")");
 }
 
 // Wakes the main thread on a stop signal or when leadership is lost.
@@ -92,6 +107,16 @@ RunOptions parseRunFlags(const std::vector<std::string>& args) {
       options.metricsAddr = takeValue();
     } else if (flag == "--health-addr") {
       options.healthAddr = takeValue();
+    } else if (flag == "--webhook-addr") {
+      options.webhookAddr = takeValue();
+    } else if (flag == "--webhook-cert-dir") {
+      options.webhookCertDir = takeValue();
+    } else if (flag == "--webhook-config-name") {
+      options.webhookConfigName = takeValue();
+    } else if (flag == "--webhook-service") {
+      options.webhookService = takeValue();
+    } else if (flag == "--namespace") {
+      options.ns = takeValue();
     } else if (flag == "--leader-elect") {
       options.leaderElect = flags.enabled();
     } else if (flag == "--lease-namespace") {
@@ -113,7 +138,7 @@ RunOptions parseRunFlags(const std::vector<std::string>& args) {
       throw probe::InputError("unknown flag \"" + flag + "\"");
     }
   }
-  for (const auto* addr : {&options.metricsAddr, &options.healthAddr}) {
+  for (const auto* addr : {&options.metricsAddr, &options.healthAddr, &options.webhookAddr}) {
     if (*addr == "0") continue;  // disabled, as controller-runtime's "0"
     try {
       serving::listenUri(*addr);
@@ -121,8 +146,10 @@ RunOptions parseRunFlags(const std::vector<std::string>& args) {
       throw probe::InputError(e.what());
     }
   }
-  if (options.leaseNamespace.empty()) {
-    options.leaseNamespace = envOr("POD_NAMESPACE", "agentproxy-system");
+  if (options.ns.empty()) options.ns = envOr("POD_NAMESPACE", "agentproxy-system");
+  if (options.leaseNamespace.empty()) options.leaseNamespace = options.ns;
+  for (const auto* name : {&options.ns, &options.webhookConfigName, &options.webhookService}) {
+    if (name->empty()) throw probe::InputError("a namespace or object name cannot be empty");
   }
   options.identity = defaultIdentity();
   return options;
@@ -164,12 +191,14 @@ int runOperator(const std::vector<std::string>& args) {
     return 1;
   }
 
+  Shutdown shutdown;
   runtime::MetricsRegistry metrics;
   auto& leader = metrics.gauge("agentproxy_leader", "1 while this replica leads.");
   leader.withLabels({}).set(0);
 
   controller::ControllerOptions controllerOptions;
   controllerOptions.workers = options.workers;
+  controllerOptions.operatorNamespace = options.ns;
   if (auto at = client->config().server.find("://"); at != std::string::npos) {
     auto host = client->config().server.substr(at + 3);
     host = host.substr(0, host.find('/'));
@@ -180,7 +209,72 @@ int runOperator(const std::vector<std::string>& args) {
     }
     controllerOptions.cluster.apiServerHost = host;
   }
+  std::unique_ptr<controller::WebhookCertificates> certificates;
+  controllerOptions.secretChanged = [&](const std::string& ns, const std::string& name) {
+    if (certificates && ns == options.ns && name == kWebhookSecretName) certificates->poke();
+  };
   controller::PolicyController policies(*client, log, metrics, controllerOptions);
+
+  std::mutex webhookMutex;
+  std::unique_ptr<webhook::AdmissionServer> webhookServer;
+  if (options.webhookAddr != "0") {
+    auto& admissions = metrics.counter("agentproxy_admission_total",
+                                       "Pod admissions by result (injected, unchanged, skipped, "
+                                       "rejected, invalid).",
+                                       {"result"});
+    auto& admissionSeconds = metrics.histogram(
+        "agentproxy_admission_duration_seconds", "Time to decide one pod admission.", {},
+        {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1});
+    auto lookupNamespace = [&](const std::string& ns) -> std::optional<webhook::PodNamespace> {
+      if (auto cached = policies.namespaceOf(ns)) return cached;
+      try {  // created a moment ago, not in the cache yet
+        auto object = client->get(kube::resources::namespaces(), "", ns);
+        return webhook::PodNamespace{ns, webhook::metadataMap(object, "labels")};
+      } catch (const kube::NotFoundError&) {
+        return std::nullopt;
+      }
+    };
+    auto handler = [&, lookupNamespace](std::string_view body) {
+      auto start = std::chrono::steady_clock::now();
+      auto answer = webhook::admitPod(body, *policies.admissionPolicies(), lookupNamespace);
+      std::chrono::duration<double> took = std::chrono::steady_clock::now() - start;
+      admissions.withLabels({answer.outcome}).inc();
+      admissionSeconds.withLabels({}).observe(took.count());
+      if (answer.outcome == "skipped" || answer.outcome == "unchanged") {
+        log.debug("admission", {{"result", answer.outcome}, {"detail", answer.detail}});
+      } else {
+        log.info("admission", {{"result", answer.outcome}, {"detail", answer.detail}});
+      }
+      return webhook::AdmissionHttpResponse{answer.httpStatus, std::move(answer.body)};
+    };
+    controller::WebhookCertificateOptions certOptions;
+    certOptions.certDir = options.webhookCertDir;
+    certOptions.ns = options.ns;
+    certOptions.secretName = kWebhookSecretName;
+    certOptions.webhookConfigName = options.webhookConfigName;
+    certOptions.dnsNames = controller::serviceDnsNames(options.webhookService, options.ns);
+    // Mounted files change without an event: look often, it costs two small reads.
+    if (!options.webhookCertDir.empty()) certOptions.checkInterval = std::chrono::seconds(5);
+    certificates = std::make_unique<controller::WebhookCertificates>(
+        *client, log, certOptions, [&, handler](const std::string& cert, const std::string& key) {
+          std::lock_guard lock(webhookMutex);
+          if (webhookServer) {
+            webhookServer->setCredentials(cert, key);
+            return;
+          }
+          try {
+            webhookServer =
+                std::make_unique<webhook::AdmissionServer>(options.webhookAddr, cert, key, handler);
+            log.info("serving the pod injection webhook",
+                     {{"address", options.webhookAddr},
+                      {"port", webhookServer->port()},
+                      {"path", std::string(webhook::AdmissionServer::kPath)}});
+          } catch (const std::exception& e) {
+            log.error("cannot serve the webhook", {{"error", e.what()}});
+            shutdown.request(1);
+          }
+        });
+  }
 
   std::unique_ptr<serving::HttpEndpoints> health, metricsEndpoint;
   try {
@@ -188,11 +282,16 @@ int runOperator(const std::vector<std::string>& args) {
       health = std::make_unique<serving::HttpEndpoints>(
           options.healthAddr,
           std::map<std::string, serving::HttpEndpoints::Handler>{
-              {"/healthz", [] { return serving::HttpResponse{200, "text/plain", "ok\n"}; }},
-              {"/readyz", [&policies] {
-                 return policies.synced()
+              {"/healthz",
+               [] {
+                 return serving::HttpResponse{200, "text/plain", "ok\n"};
+               }},
+              {"/readyz", [&policies, &certificates] {
+                 return policies.synced() && (!certificates || certificates->ready())
                             ? serving::HttpResponse{200, "text/plain", "ok\n"}
-                            : serving::HttpResponse{503, "text/plain", "informers not synced\n"};
+                            : serving::HttpResponse{503, "text/plain",
+                                                    "informers not synced or no webhook "
+                                                    "certificate yet\n"};
                }}});
     }
     if (options.metricsAddr != "0") {
@@ -208,7 +307,6 @@ int runOperator(const std::vector<std::string>& args) {
     return 1;
   }
 
-  Shutdown shutdown;
   std::thread signals([&] {
     int sig = 0;
     sigwait(&stopSignals, &sig);
@@ -218,6 +316,7 @@ int runOperator(const std::vector<std::string>& args) {
   signals.detach();
 
   policies.startInformers();
+  if (certificates) certificates->start();
   log.info("agentproxy started", {{"identity", options.identity},
                                   {"leaderElect", options.leaderElect},
                                   {"server", client->config().server}});
@@ -234,6 +333,7 @@ int runOperator(const std::vector<std::string>& args) {
     callbacks.onStartedLeading = [&] {
       log.info("leading", {{"identity", options.identity}});
       leader.withLabels({}).set(1);
+      if (certificates) certificates->setLeader(true);
       policies.startReconciling();
     };
     callbacks.onStoppedLeading = [&] {
@@ -248,11 +348,17 @@ int runOperator(const std::vector<std::string>& args) {
     election = std::thread([&] { elector->run(); });
   } else {
     leader.withLabels({}).set(1);
+    if (certificates) certificates->setLeader(true);
     policies.startReconciling();
   }
 
   int exitCode = shutdown.wait();
   policies.stop();  // drain the work in flight before giving the lease away
+  if (certificates) certificates->stop();
+  {
+    std::lock_guard lock(webhookMutex);
+    if (webhookServer) webhookServer->stop();
+  }
   if (elector) {
     elector->stop();  // releases the lease so another replica takes over at once
     election.join();

@@ -1,5 +1,5 @@
 // `agentproxy run`: the operator process. Flags in, then informers, leader election, the
-// controller and the health/metrics endpoints until SIGTERM or SIGINT.
+// controller, the admission webhook and the health/metrics endpoints until SIGTERM or SIGINT.
 #pragma once
 
 #include <chrono>
@@ -13,8 +13,13 @@ struct RunOptions {
   std::optional<std::string> kubeconfig;
   std::string metricsAddr = ":8080";
   std::string healthAddr = ":8081";
+  std::string webhookAddr = ":9443";
+  std::string webhookCertDir;  // set: serve tls.crt/tls.key from it (cert-manager)
+  std::string webhookConfigName = "agentproxy";
+  std::string webhookService = "agentproxy-webhook";
   bool leaderElect = false;
-  std::string leaseNamespace;  // default: POD_NAMESPACE, else agentproxy-system
+  std::string ns;              // the operator's namespace: POD_NAMESPACE, else agentproxy-system
+  std::string leaseNamespace;  // default: ns
   std::string leaseName = "agentproxy-leader";
   std::string identity;  // default: POD_NAME, else hostname_pid
   int workers = 4;

@@ -1,5 +1,6 @@
 #include "controller/cluster_access.h"
 
+#include "encoding/encoding.h"
 #include "kube/client.h"
 #include "kube/event_recorder.h"
 #include "kube/lease.h"
@@ -69,6 +70,86 @@ void ClientStatusWriter::recordEvent(const nlohmann::json& policy, bool warning,
                  message);
 }
 
+void ClientInjectionWriter::writeCopy(const nlohmann::json& policy, const CopyObject& copy) {
+  const bool secret = copy.ref.kind == "Secret";
+  const auto type = secret ? kube::resources::secrets() : kube::resources::configMaps();
+  const auto policyName = policy.value("/metadata/name"_json_pointer, std::string());
+  nlohmann::json data = nlohmann::json::object();
+  for (const auto& [key, value] : copy.data) {
+    data[key] = secret ? encoding::base64Encode(value) : value;
+  }
+  nlohmann::json metadata = {
+      {"name", copy.ref.name},
+      {"namespace", copy.ref.namespace_},
+      {"labels", {{kManagedByLabel, kManagedByValue}}},
+      {"annotations",
+       {{kCopyOfAnnotation, policyName}, {kContentHashAnnotation, copy.contentHash}}},
+      // A cluster-scoped owner: the garbage collector removes the copies with the policy.
+      {"ownerReferences",
+       {{{"apiVersion", kube::resources::proxyPolicies().apiVersion()},
+         {"kind", "ProxyPolicy"},
+         {"name", policyName},
+         {"uid", policy.value("/metadata/uid"_json_pointer, std::string())}}}}};
+  nlohmann::json object = {{"metadata", metadata}, {"data", data}};
+  if (secret) object["type"] = "Opaque";
+  try {
+    client_.create(type, copy.ref.namespace_, object);
+  } catch (const kube::AlreadyExistsError&) {
+    client_.patch(type, copy.ref.namespace_, copy.ref.name, kube::PatchType::kMerge, object);
+  }
+}
+
+void ClientInjectionWriter::deleteCopy(const ObjectRef& copy) {
+  const auto type =
+      copy.kind == "Secret" ? kube::resources::secrets() : kube::resources::configMaps();
+  try {
+    client_.remove(type, copy.namespace_, copy.name);
+  } catch (const kube::NotFoundError&) {
+  }
+}
+
+std::optional<ObjectRef> ClientInjectionWriter::restartWorkload(const ObjectRef& owner,
+                                                                const std::string& hash,
+                                                                const std::string& now) {
+  ObjectRef workload = owner;
+  if (owner.kind == "ReplicaSet") {
+    auto replicaSet =
+        getOrNothing(client_, kube::resources::replicaSets(), owner.namespace_, owner.name);
+    if (!replicaSet) return std::nullopt;
+    workload.kind.clear();
+    for (const auto& ref :
+         replicaSet->value("/metadata/ownerReferences"_json_pointer, nlohmann::json::array())) {
+      if (ref.value("controller", false) && ref.value("kind", "") == "Deployment") {
+        workload = {"Deployment", owner.namespace_, ref.value("name", "")};
+      }
+    }
+  }
+  kube::ResourceType type;
+  if (workload.kind == "Deployment") {
+    type = kube::resources::deployments();
+  } else if (workload.kind == "StatefulSet") {
+    type = kube::resources::statefulSets();
+  } else if (workload.kind == "DaemonSet") {
+    type = kube::resources::daemonSets();
+  } else {
+    return std::nullopt;  // a bare ReplicaSet, a Job...: nothing to roll
+  }
+  auto object = getOrNothing(client_, type, workload.namespace_, workload.name);
+  if (!object) return std::nullopt;
+  auto annotations =
+      object->value("/spec/template/metadata/annotations"_json_pointer, nlohmann::json::object());
+  if (annotations.is_object() && annotations.value(kRestartedForAnnotation, "") == hash) {
+    return std::nullopt;
+  }
+  client_.patch(type, workload.namespace_, workload.name, kube::PatchType::kMerge,
+                {{"spec",
+                  {{"template",
+                    {{"metadata",
+                      {{"annotations",
+                        {{kRestartedAtAnnotation, now}, {kRestartedForAnnotation, hash}}}}}}}}}});
+  return workload;
+}
+
 runtime::LeaseResult ClientLeaseStore::get() {
   try {
     auto lease = kube::getLease(client_, ns_, name_);
@@ -80,8 +161,14 @@ runtime::LeaseResult ClientLeaseStore::get() {
 }
 
 runtime::LeaseResult ClientLeaseStore::create(const runtime::LeaseRecord& record) {
-  kube::Lease lease{ns_, name_, "", record.holderIdentity, record.leaseDurationSeconds,
-                    record.acquireTime, record.renewTime, record.leaseTransitions};
+  kube::Lease lease{ns_,
+                    name_,
+                    "",
+                    record.holderIdentity,
+                    record.leaseDurationSeconds,
+                    record.acquireTime,
+                    record.renewTime,
+                    record.leaseTransitions};
   try {
     return {runtime::LeaseStatus::Ok, toStored(kube::createLease(client_, lease)), {}};
   } catch (const kube::AlreadyExistsError&) {
@@ -93,8 +180,9 @@ runtime::LeaseResult ClientLeaseStore::create(const runtime::LeaseRecord& record
 
 runtime::LeaseResult ClientLeaseStore::update(const runtime::StoredLease& stored) {
   const auto& r = stored.record;
-  kube::Lease lease{ns_, name_, stored.resourceVersion, r.holderIdentity, r.leaseDurationSeconds,
-                    r.acquireTime, r.renewTime, r.leaseTransitions};
+  kube::Lease lease{
+      ns_,           name_,       stored.resourceVersion, r.holderIdentity, r.leaseDurationSeconds,
+      r.acquireTime, r.renewTime, r.leaseTransitions};
   try {
     return {runtime::LeaseStatus::Ok, toStored(kube::updateLease(client_, lease)), {}};
   } catch (const kube::ConflictError&) {

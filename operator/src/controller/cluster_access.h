@@ -5,6 +5,7 @@
 #include <memory>
 #include <string>
 
+#include "controller/injection.h"
 #include "controller/reconciler.h"
 #include "controller/references.h"
 #include "runtime/lease_store.h"
@@ -20,8 +21,7 @@ class ClientObjectReader : public ObjectReader {
  public:
   explicit ClientObjectReader(kube::Client& client) : client_(client) {}
   std::optional<nlohmann::json> secret(const std::string& ns, const std::string& name) override;
-  std::optional<nlohmann::json> configMap(const std::string& ns,
-                                          const std::string& name) override;
+  std::optional<nlohmann::json> configMap(const std::string& ns, const std::string& name) override;
 
  private:
   kube::Client& client_;
@@ -40,6 +40,21 @@ class ClientStatusWriter : public StatusWriter {
  private:
   kube::Client& client_;
   kube::EventRecorder& events_;
+};
+
+// Injection's writes: copies in the selected namespaces and workload restarts.
+class ClientInjectionWriter {
+ public:
+  explicit ClientInjectionWriter(kube::Client& client) : client_(client) {}
+  // Create, or merge-patch when it exists (the operator owns objects with these names).
+  void writeCopy(const nlohmann::json& policy, const CopyObject& copy);
+  // Gone already is fine.
+  void deleteCopy(const ObjectRef& copy);
+  std::optional<ObjectRef> restartWorkload(const ObjectRef& owner, const std::string& hash,
+                                           const std::string& now);
+
+ private:
+  kube::Client& client_;
 };
 
 // A coordination.k8s.io/v1 Lease as the leader elector's store.

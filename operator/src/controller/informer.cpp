@@ -24,16 +24,30 @@ bool sleepUnlessStopped(std::stop_token stop, std::chrono::milliseconds delay) {
 }  // namespace
 
 Informer::Informer(kube::Client& client, kube::ResourceType type, Handlers handlers,
-                   runtime::Logger& log, bool keepObjects)
+                   runtime::Logger& log, Trim trim)
     : client_(client),
       type_(std::move(type)),
       handlers_(std::move(handlers)),
       log_(log),
-      keepObjects_(keepObjects) {}
+      trim_(std::move(trim)) {}
+
+nlohmann::json Informer::metadataOnly(const nlohmann::json& object) {
+  return {{"metadata", object.value("metadata", nlohmann::json::object())}};
+}
 
 nlohmann::json Informer::kept(const nlohmann::json& object) const {
-  if (keepObjects_) return object;
-  return {{"metadata", object.value("metadata", nlohmann::json::object())}};
+  return trim_ ? trim_(object) : object;
+}
+
+std::vector<nlohmann::json> Informer::listNamespace(const std::string& ns) const {
+  const std::string prefix = ns + "/";
+  std::vector<nlohmann::json> out;
+  std::lock_guard lock(mutex_);
+  for (auto it = cache_.lower_bound(prefix);
+       it != cache_.end() && it->first.compare(0, prefix.size(), prefix) == 0; ++it) {
+    out.push_back(it->second);
+  }
+  return out;
 }
 
 std::string Informer::keyOf(const nlohmann::json& object) {
@@ -62,9 +76,8 @@ bool Informer::synced() const {
 
 std::string Informer::relist() {
   std::map<std::string, nlohmann::json> next;
-  auto version = client_.listEach(type_, "", {}, [&](nlohmann::json&& item) {
-    next[keyOf(item)] = kept(item);
-  });
+  auto version = client_.listEach(type_, "", {},
+                                  [&](nlohmann::json&& item) { next[keyOf(item)] = kept(item); });
 
   std::vector<nlohmann::json> deleted, changed;
   {

@@ -11,12 +11,11 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <stop_token>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "kube/resource.h"
 #include "runtime/logger.h"
@@ -34,10 +33,14 @@ class Informer {
     std::function<void(const nlohmann::json&)> onDelete;
   };
 
-  // With keepObjects false only metadata is cached: for Secrets, whose data the controller
-  // must not hold, when all it needs is to know that one changed.
-  Informer(kube::Client& client, kube::ResourceType type, Handlers handlers,
-           runtime::Logger& log, bool keepObjects = true);
+  // What the cache keeps of an object; empty keeps it whole.
+  using Trim = std::function<nlohmann::json(const nlohmann::json&)>;
+  // Only metadata: for Secrets, whose data the controller must not hold, when all it needs is
+  // to know that one changed; for ConfigMaps, whose data can be large.
+  static nlohmann::json metadataOnly(const nlohmann::json& object);
+
+  Informer(kube::Client& client, kube::ResourceType type, Handlers handlers, runtime::Logger& log,
+           Trim trim = {});
 
   // Blocks until `stop` is requested.
   void run(std::stop_token stop);
@@ -46,6 +49,8 @@ class Informer {
   static std::string keyOf(const nlohmann::json& object);
   std::optional<nlohmann::json> get(const std::string& key) const;
   std::vector<nlohmann::json> list() const;
+  // The objects of one namespace (a range of the cache: cheap however many others there are).
+  std::vector<nlohmann::json> listNamespace(const std::string& ns) const;
   // Whether the first list has been loaded.
   bool synced() const;
 
@@ -57,7 +62,7 @@ class Informer {
   kube::ResourceType type_;
   Handlers handlers_;
   runtime::Logger& log_;
-  bool keepObjects_;
+  Trim trim_;
   mutable std::mutex mutex_;
   std::map<std::string, nlohmann::json> cache_;
   bool synced_ = false;

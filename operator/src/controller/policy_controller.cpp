@@ -1,5 +1,8 @@
 #include "controller/policy_controller.h"
 
+#include <atomic>
+#include <map>
+#include <mutex>
 #include <thread>
 #include <vector>
 
@@ -11,20 +14,16 @@
 #include "kube/event_recorder.h"
 #include "kube/timestamps.h"
 #include "policy/proxy_policy.h"
+#include "probe/pem.h"
 #include "runtime/work_queue.h"
+#include "webhook/pod_mutation.h"
 
 namespace agentproxy::controller {
 namespace {
 
 // Whether `policy` names the Secret or ConfigMap ns/name anywhere in its spec.
-bool refersTo(const nlohmann::json& object, bool secret, const std::string& ns,
+bool refersTo(const policy::ProxyPolicy& p, bool secret, const std::string& ns,
               const std::string& name) {
-  policy::ProxyPolicy p;
-  try {
-    p = policy::parseProxyPolicy(object);
-  } catch (const policy::SpecError&) {
-    return false;
-  }
   auto kind = secret ? policy::PemSource::Kind::Secret : policy::PemSource::Kind::ConfigMap;
   auto matches = [&](const policy::PemSource& s) {
     return s.kind == kind && s.namespace_ == ns && s.name == name;
@@ -42,9 +41,37 @@ bool refersTo(const nlohmann::json& object, bool secret, const std::string& ns,
   return false;
 }
 
+// What the pod cache keeps: what selection and counting read, not the pod's whole spec.
+nlohmann::json podEssentials(const nlohmann::json& pod) {
+  nlohmann::json metadata = nlohmann::json::object();
+  if (auto m = pod.find("metadata"); m != pod.end() && m->is_object()) {
+    for (const char* key : {"name", "namespace", "uid", "resourceVersion", "labels", "annotations",
+                            "ownerReferences"}) {
+      if (auto it = m->find(key); it != m->end()) metadata[key] = *it;
+    }
+  }
+  nlohmann::json out = {{"metadata", std::move(metadata)}};
+  auto hostNetwork = pod.value("/spec/hostNetwork"_json_pointer, nlohmann::json());
+  if (hostNetwork.is_boolean()) out["spec"] = {{"hostNetwork", hostNetwork}};
+  auto phase = pod.value("/status/phase"_json_pointer, nlohmann::json());
+  if (phase.is_string()) out["status"] = {{"phase", phase}};
+  return out;
+}
+
+// One of the copies a policy keeps (not, say, the webhook's own certificate Secret).
+bool isCopy(const nlohmann::json& object) {
+  return object.value("/metadata/labels"_json_pointer, nlohmann::json::object())
+                 .value(std::string(kManagedByLabel), "") == kManagedByValue &&
+         webhook::metadataMap(object, "annotations").count(std::string(kCopyOfAnnotation)) > 0;
+}
+
+std::string copyOwner(const nlohmann::json& object) {
+  return webhook::metadataMap(object, "annotations")[std::string(kCopyOfAnnotation)];
+}
+
 }  // namespace
 
-struct PolicyController::State {
+struct PolicyController::State : InjectionWorld {
   State(kube::Client& c, runtime::Logger& l, runtime::MetricsRegistry& m, ControllerOptions o)
       : client(c),
         log(l),
@@ -53,33 +80,47 @@ struct PolicyController::State {
                              {"result"})),
         reconcileErrors(m.counter("agentproxy_reconcile_errors_total",
                                   "Reconciles that failed and were retried.")),
-        queueDepth(m.gauge("agentproxy_workqueue_depth", "Policies waiting to be reconciled."))
-            ,
+        queueDepth(m.gauge("agentproxy_workqueue_depth", "Policies waiting to be reconciled.")),
         probeDuration(m.histogram("agentproxy_probe_duration_seconds",
                                   "Duration of a policy's probe by classification.", {"result"},
                                   {0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60})),
         classification(m.gauge("agentproxy_policy_classification",
                                "1 for the current classification of each policy.",
                                {"policy", "classification"})),
+        injectedPods(m.gauge("agentproxy_injected_pods",
+                             "Selected pods running with the policy's current injection.",
+                             {"policy"})),
+        stalePods(m.gauge("agentproxy_stale_pods",
+                          "Selected pods running without the policy's current injection.",
+                          {"policy"})),
         events(c, options.component),
         reader(c),
         writer(c, events),
         scheduler([this](const probe::ProbeRequest& r) { return timedProbe(r); },
                   options.probeConcurrency, [this](const std::string& key) { queue.add(key); }),
-        reconciler(reader, writer, scheduler, options.cluster,
+        injectionWriter(c),
+        reconciler(reader, writer, scheduler, *this, options.cluster,
                    [] { return kube::formatTime(std::chrono::system_clock::now()); }),
         policies(c, kube::resources::proxyPolicies(),
-                 {[this](const nlohmann::json& o) { enqueue(Informer::keyOf(o)); },
-                  [this](const nlohmann::json& o) { forget(Informer::keyOf(o)); }},
+                 {[this](const nlohmann::json& o) { policyChanged(o); },
+                  [this](const nlohmann::json& o) { policyDeleted(o); }},
                  l),
         secrets(c, kube::resources::secrets(),
-                {[this](const nlohmann::json& o) { referenceChanged(o, true); },
-                 [this](const nlohmann::json& o) { referenceChanged(o, true); }},
-                l, false),
+                {[this](const nlohmann::json& o) { objectChanged(o, true, false); },
+                 [this](const nlohmann::json& o) { objectChanged(o, true, true); }},
+                l, Informer::metadataOnly),
         configMaps(c, kube::resources::configMaps(),
-                   {[this](const nlohmann::json& o) { referenceChanged(o, false); },
-                    [this](const nlohmann::json& o) { referenceChanged(o, false); }},
-                   l, false) {}
+                   {[this](const nlohmann::json& o) { objectChanged(o, false, false); },
+                    [this](const nlohmann::json& o) { objectChanged(o, false, true); }},
+                   l, Informer::metadataOnly),
+        namespaces(c, kube::resources::namespaces(),
+                   {[this](const nlohmann::json&) { enqueueAll(); },
+                    [this](const nlohmann::json&) { enqueueAll(); }},
+                   l, Informer::metadataOnly),
+        pods(c, kube::resources::pods(),
+             {[this](const nlohmann::json& o) { podChanged(o); },
+              [this](const nlohmann::json& o) { podChanged(o); }},
+             l, podEssentials) {}
 
   probe::ProbeReport timedProbe(const probe::ProbeRequest& request) {
     auto start = std::chrono::steady_clock::now();
@@ -101,16 +142,185 @@ struct PolicyController::State {
     for (const char* c : {"Supported", "Warn", "Unsupported", "Unknown"}) {
       classification.remove({key, c});
     }
+    injectedPods.remove({key});
+    stalePods.remove({key});
     log.info("policy deleted: probing stops", {{"policy", key}});
   }
 
-  void referenceChanged(const nlohmann::json& object, bool secret) {
+  // The parsed policies, kept in step with the informer so that nothing parses them per event.
+  void policyChanged(const nlohmann::json& object) {
+    auto key = Informer::keyOf(object);
+    {
+      std::lock_guard lock(parsedMutex);
+      try {
+        parsed[key] = policy::parseProxyPolicy(object);
+      } catch (const policy::SpecError&) {
+        parsed.erase(key);  // reconcile reports it; the webhook ignores it
+      }
+      caBundleHashes[key] = object.value("/status/caBundleHash"_json_pointer, std::string());
+      snapshot.reset();
+      admission.reset();
+    }
+    enqueue(key);
+  }
+
+  void policyDeleted(const nlohmann::json& object) {
+    auto key = Informer::keyOf(object);
+    {
+      std::lock_guard lock(parsedMutex);
+      parsed.erase(key);
+      caBundleHashes.erase(key);
+      snapshot.reset();
+      admission.reset();
+    }
+    forget(key);
+    if (reconciling) deleteCopiesOf(key);
+  }
+
+  // A Secret or ConfigMap: a policy's reference, or one of the operator's copies.
+  void objectChanged(const nlohmann::json& object, bool secret, bool deleted) {
     auto ns = object.value("/metadata/namespace"_json_pointer, std::string());
     auto name = object.value("/metadata/name"_json_pointer, std::string());
-    for (const auto& p : policies.list()) {
-      if (refersTo(p, secret, ns, name)) enqueue(Informer::keyOf(p));
+    if (isCopy(object)) {
+      auto owner = copyOwner(object);
+      ObjectRef ref{secret ? "Secret" : "ConfigMap", ns, name};
+      {
+        std::lock_guard lock(parsedMutex);
+        if (deleted) {
+          copies[owner].erase(ref);
+        } else {
+          auto kept = Informer::metadataOnly(object);
+          kept["kind"] = ref.kind;
+          copies[owner][ref] = std::move(kept);
+        }
+      }
+      if (!owner.empty()) enqueue(owner);  // a copy changed or removed by someone: restore it
+      return;
+    }
+    if (secret && options.secretChanged) options.secretChanged(ns, name);
+    std::vector<std::string> keys;
+    {
+      std::lock_guard lock(parsedMutex);
+      for (const auto& [key, p] : parsed) {
+        if (refersTo(p, secret, ns, name)) keys.push_back(key);
+      }
+    }
+    for (const auto& key : keys) enqueue(key);
+  }
+
+  void podChanged(const nlohmann::json& pod) {
+    auto owner = webhook::metadataMap(pod, "annotations")[std::string(webhook::kPolicyAnnotation)];
+    if (!owner.empty()) {
+      enqueue(owner);
+      return;
+    }
+    // Not injected: it counts as stale for whichever policy selects its namespace.
+    auto ns = pod.value("/metadata/namespace"_json_pointer, std::string());
+    auto labels = namespaceLabels(ns);
+    std::vector<std::string> keys;
+    {
+      std::lock_guard lock(parsedMutex);
+      for (const auto& [key, p] : parsed) {
+        if (p.spec.injectionEnabled && labels && p.spec.namespaceSelector.matches(*labels)) {
+          keys.push_back(key);
+        }
+      }
+    }
+    for (const auto& key : keys) enqueue(key);
+  }
+
+  void enqueueAll() {
+    for (const auto& p : policies.list()) enqueue(Informer::keyOf(p));
+  }
+
+  std::optional<std::map<std::string, std::string>> namespaceLabels(const std::string& ns) {
+    auto object = namespaces.get(ns);
+    if (!object) return std::nullopt;
+    return webhook::metadataMap(*object, "labels");
+  }
+
+  void deleteCopiesOf(const std::string& policyName) {
+    std::vector<ObjectRef> refs;
+    {
+      std::lock_guard lock(parsedMutex);
+      for (const auto& [ref, object] : copies[policyName]) refs.push_back(ref);
+    }
+    for (const auto& ref : refs) {
+      try {
+        injectionWriter.deleteCopy(ref);
+      } catch (const std::exception& e) {
+        log.warn("cannot delete a copy of a deleted policy",
+                 {{"policy", policyName},
+                  {"object", ref.kind + " " + ref.namespace_ + "/" + ref.name},
+                  {"error", e.what()}});
+      }
     }
   }
+
+  // Copies whose policy is gone (deleted while no replica led): removed when leading starts.
+  void sweepOrphanCopies() {
+    std::vector<std::string> orphans;
+    {
+      std::lock_guard lock(parsedMutex);
+      for (const auto& [owner, refs] : copies) {
+        if (!refs.empty() && !policies.get(owner)) orphans.push_back(owner);
+      }
+    }
+    for (const auto& owner : orphans) deleteCopiesOf(owner);
+  }
+
+  PolicySnapshot policySnapshot() {
+    std::lock_guard lock(parsedMutex);
+    return snapshotLocked();
+  }
+
+  PolicySnapshot snapshotLocked() {
+    if (!snapshot) {
+      auto all = std::make_shared<std::vector<policy::ProxyPolicy>>();
+      for (const auto& [key, p] : parsed) all->push_back(p);
+      snapshot = std::move(all);
+    }
+    return snapshot;
+  }
+
+  std::shared_ptr<const webhook::AdmissionPolicies> admissionPolicies() {
+    std::lock_guard lock(parsedMutex);
+    if (!admission) {
+      auto out = std::make_shared<webhook::AdmissionPolicies>();
+      out->policies = *snapshotLocked();
+      out->caBundleHashes = caBundleHashes;
+      out->cluster = options.cluster;
+      out->operatorNamespace = options.operatorNamespace;
+      admission = std::move(out);
+    }
+    return admission;
+  }
+
+  // InjectionWorld
+  InjectionInputs inputs(const std::string& policyName) override {
+    InjectionInputs in;
+    for (const auto& ns : namespaces.list()) {
+      in.namespaces.push_back({ns.value("/metadata/name"_json_pointer, std::string()),
+                               webhook::metadataMap(ns, "labels")});
+    }
+    in.podsIn = [this](const std::string& ns) { return pods.listNamespace(ns); };
+    in.policies = [this] { return policySnapshot(); };
+    {
+      std::lock_guard lock(parsedMutex);
+      for (const auto& [ref, object] : copies[policyName]) in.copies.push_back(object);
+    }
+    in.operatorNamespace = options.operatorNamespace;
+    return in;
+  }
+  void writeCopy(const nlohmann::json& policy, const CopyObject& copy) override {
+    injectionWriter.writeCopy(policy, copy);
+  }
+  void deleteCopy(const ObjectRef& copy) override { injectionWriter.deleteCopy(copy); }
+  std::optional<ObjectRef> restartWorkload(const ObjectRef& owner, const std::string& hash,
+                                           const std::string& now) override {
+    return injectionWriter.restartWorkload(owner, hash, now);
+  }
+  const std::string& systemCaPem() override { return probe::systemRootsPem(); }
 
   void work() {
     while (auto key = queue.get()) {
@@ -131,6 +341,10 @@ struct PolicyController::State {
       queue.forget(key);
       if (result.requeueAfter) queue.addAfter(key, *result.requeueAfter);
       reconciles.withLabels({result.wroteStatus ? "updated" : "unchanged"}).inc();
+      if (result.injection) {
+        injectedPods.withLabels({key}).set(result.injection->injectedPods);
+        stalePods.withLabels({key}).set(result.injection->stalePods);
+      }
       publishClassification(key);
     } catch (const std::exception& e) {
       reconciles.withLabels({"error"}).inc();
@@ -158,15 +372,27 @@ struct PolicyController::State {
   runtime::GaugeFamily& queueDepth;
   runtime::HistogramFamily& probeDuration;
   runtime::GaugeFamily& classification;
+  runtime::GaugeFamily& injectedPods;
+  runtime::GaugeFamily& stalePods;
   runtime::WorkQueue queue;
   kube::EventRecorder events;
   ClientObjectReader reader;
   ClientStatusWriter writer;
   ProbeScheduler scheduler;
+  ClientInjectionWriter injectionWriter;
   Reconciler reconciler;
+  std::mutex parsedMutex;
+  std::map<std::string, policy::ProxyPolicy> parsed;
+  std::map<std::string, std::string> caBundleHashes;
+  PolicySnapshot snapshot;  // of `parsed`; reset when it changes
+  std::shared_ptr<const webhook::AdmissionPolicies> admission;        // likewise
+  std::map<std::string, std::map<ObjectRef, nlohmann::json>> copies;  // by policy name
+  std::atomic<bool> reconciling{false};
   Informer policies;
   Informer secrets;
   Informer configMaps;
+  Informer namespaces;
+  Informer pods;
   std::vector<std::jthread> informerThreads;
   std::vector<std::thread> workers;
 };
@@ -178,18 +404,31 @@ PolicyController::PolicyController(kube::Client& client, runtime::Logger& log,
 PolicyController::~PolicyController() { stop(); }
 
 void PolicyController::startInformers() {
-  for (Informer* informer : {&state_->policies, &state_->secrets, &state_->configMaps}) {
-    state_->informerThreads.emplace_back(
-        [informer](std::stop_token stop) { informer->run(stop); });
+  for (Informer* informer : {&state_->policies, &state_->secrets, &state_->configMaps,
+                             &state_->namespaces, &state_->pods}) {
+    state_->informerThreads.emplace_back([informer](std::stop_token stop) { informer->run(stop); });
   }
 }
 
 bool PolicyController::synced() const {
-  return state_->policies.synced() && state_->secrets.synced() && state_->configMaps.synced();
+  return state_->policies.synced() && state_->secrets.synced() && state_->configMaps.synced() &&
+         state_->namespaces.synced() && state_->pods.synced();
+}
+
+std::shared_ptr<const webhook::AdmissionPolicies> PolicyController::admissionPolicies() const {
+  return state_->admissionPolicies();
+}
+
+std::optional<webhook::PodNamespace> PolicyController::namespaceOf(const std::string& name) const {
+  auto labels = state_->namespaceLabels(name);
+  if (!labels) return std::nullopt;
+  return webhook::PodNamespace{name, std::move(*labels)};
 }
 
 void PolicyController::startReconciling() {
   state_->log.info("reconciling ProxyPolicies", {{"workers", state_->options.workers}});
+  state_->reconciling = true;
+  state_->sweepOrphanCopies();
   for (const auto& p : state_->policies.list()) state_->enqueue(Informer::keyOf(p));
   for (int i = 0; i < state_->options.workers; ++i) {
     state_->workers.emplace_back([s = state_.get()] { s->work(); });

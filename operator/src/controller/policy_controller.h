@@ -1,6 +1,9 @@
 // The ProxyPolicy controller: informers feed a rate-limited work queue, workers reconcile,
 // probes run on their own bounded pool.
 //
+// It also keeps each policy's injection in place (copies, pod counts, restarts: reconciler.h)
+// and deletes a deleted policy's copies.
+//
 // Guarantees: every replica keeps the informers' caches (the webhook serves from them);
 // only after startReconciling() (the leader) does anything get probed or written. A change
 // of a policy, or of a Secret or ConfigMap it refers to, enqueues the policy; errors are
@@ -8,12 +11,15 @@
 // work in flight. Secrets are cached as metadata only.
 #pragma once
 
+#include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "policy/no_proxy.h"
 #include "runtime/logger.h"
 #include "runtime/metrics.h"
+#include "webhook/admission.h"
 
 namespace agentproxy::kube {
 class Client;
@@ -25,7 +31,11 @@ struct ControllerOptions {
   int workers = 4;
   size_t probeConcurrency = 16;
   policy::ClusterNetwork cluster;
-  std::string component = "agentproxy";  // source.component of Events
+  std::string component = "agentproxy";                 // source.component of Events
+  std::string operatorNamespace = "agentproxy-system";  // never injected
+  // Told of every Secret change that is not one of the operator's copies (the webhook's
+  // certificate Secret is one). Runs on the informer's thread: must be quick.
+  std::function<void(const std::string& ns, const std::string& name)> secretChanged;
 };
 
 class PolicyController {
@@ -40,6 +50,11 @@ class PolicyController {
   // Whether every informer has loaded its first list.
   bool synced() const;
   void startReconciling();
+
+  // For the webhook, on every replica: the cached policies as a snapshot (rebuilt only after
+  // a policy changed), and a namespace's labels (nullopt when the cache has no such namespace).
+  std::shared_ptr<const webhook::AdmissionPolicies> admissionPolicies() const;
+  std::optional<webhook::PodNamespace> namespaceOf(const std::string& name) const;
   // Stops the workers after the keys in flight, then the probes and the informers.
   void stop();
 

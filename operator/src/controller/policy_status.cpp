@@ -59,8 +59,8 @@ std::vector<Condition> probeConditions(const probe::ProbeReport& report, int64_t
         intercepted->interceptorTrusted ? "Intercepted" : "UntrustedInterceptor",
         who + " intercepts TLS for " +
             (intercepted->serverName.empty() ? intercepted->address : intercepted->serverName) +
-            " with a certificate issued by \"" +
-            intercepted->interceptorIssuer + "\", which the policy's trust " +
+            " with a certificate issued by \"" + intercepted->interceptorIssuer +
+            "\", which the policy's trust " +
             (intercepted->interceptorTrusted ? "includes." : "does not include."),
         generation));
   } else if (anyHandshake) {
@@ -96,6 +96,60 @@ std::vector<Condition> probeConditions(const probe::ProbeReport& report, int64_t
   return out;
 }
 
+std::string plural(int n, const char* one, const char* many) {
+  return std::to_string(n) + " " + (n == 1 ? one : many);
+}
+
+Condition injectionCondition(const InjectionObservation& seen, int64_t generation) {
+  if (!seen.enabled) {
+    return condition("InjectionReady", false, "InjectionDisabled",
+                     "spec.injection.enabled is false: no pod gets the proxy settings.",
+                     generation);
+  }
+  if (seen.namespaces == 0) {
+    return condition("InjectionReady", false, "NoNamespaceSelected",
+                     "No namespace matches spec.selector.namespaceSelector (the operator's "
+                     "namespace never does; kube-system and kube-public only with "
+                     "spec.injection.systemNamespaces).",
+                     generation);
+  }
+  const std::string where = plural(seen.namespaces, "namespace", "namespaces");
+  if (!seen.copyFailures.empty()) {
+    std::string failures;
+    for (const auto& f : seen.copyFailures) failures += (failures.empty() ? "" : "; ") + f;
+    return condition("InjectionReady", false, "CopyFailed",
+                     "The CA bundle or credentials copy could not be kept in place (" + failures +
+                         "); pods there may fail to start. Retrying every 30 seconds.",
+                     generation);
+  }
+  if (seen.stalePods > 0) {
+    return condition(
+        "InjectionReady", false, "StalePods",
+        std::to_string(seen.stalePods) + " of " +
+            plural(seen.selectedPods, "selected pod runs", "selected pods run") +
+            " without the current injection; " +
+            (seen.restartWorkloads
+                 ? "the operator restarts their workloads one at a time."
+                 : "restart them, or set spec.injection.restartWorkloads: true to have the "
+                   "operator restart their Deployments, StatefulSets and DaemonSets."),
+        generation);
+  }
+  if (seen.selectedPods == 0 && seen.outvotedPods > 0) {
+    return condition("InjectionReady", true, "InjectionCurrent",
+                     "Every pod this policy selects in " + where +
+                         " is injected by another ProxyPolicy (see status.warnings); new pods "
+                         "only it selects get the proxy settings and the CA bundle.",
+                     generation);
+  }
+  return condition("InjectionReady", true, "InjectionCurrent",
+                   seen.selectedPods == 0
+                       ? "No selected pod runs yet; new pods in " + where +
+                             " get the proxy settings and the CA bundle."
+                       : plural(seen.selectedPods, "selected pod", "selected pods") + " in " +
+                             where + " run with the current injection.",
+                   generation);
+}
+
 }  // namespace
 
 std::string classificationOf(const nlohmann::json& status) {
@@ -112,10 +166,27 @@ nlohmann::json desiredStatus(const nlohmann::json& currentStatus, const PolicyOb
   status["observedGeneration"] = g;
   status["effectiveNoProxy"] = seen.effectiveNoProxy;
   status["warnings"] = seen.warnings;
+  if (seen.injection) {
+    const auto& injection = *seen.injection;
+    for (const auto& w : injection.warnings) status["warnings"].push_back(w);
+    status["injectedPods"] = injection.injectedPods;
+    status["stalePods"] = injection.stalePods;
+    if (injection.caBundleHash.empty()) {
+      status.erase("caBundleHash");
+    } else {
+      status["caBundleHash"] = injection.caBundleHash;
+    }
+    setStatusCondition(conditions, injectionCondition(injection, g), now);
+  }
 
   if (!seen.specValid) {
     setStatusCondition(conditions,
                        condition("SpecValid", false, seen.specReason, seen.specMessage, g), now);
+    setStatusCondition(
+        conditions,
+        unknown("InjectionReady", "NotEvaluated",
+                "Injection is not evaluated while the spec is invalid: " + seen.specMessage, g),
+        now);
     for (const char* type : {"ProxyReachable", "TLSIntercepted", "GRPCSupported"}) {
       setStatusCondition(
           conditions,

@@ -4,7 +4,7 @@
 //
 // Guarantees: conditions follow meta.SetStatusCondition (lastTransitionTime moves only with
 // status); every condition and status.observedGeneration carry the observed generation;
-// fields this computation does not own (injectedPods, caBundleHash) are carried over.
+// without an injection observation, injectedPods, stalePods and caBundleHash are carried over.
 #pragma once
 
 #include <cstdint>
@@ -17,6 +17,20 @@
 
 namespace agentproxy::controller {
 
+// What reconcile learned about injection (controller/injection.h's plan, performed).
+struct InjectionObservation {
+  bool enabled = true;
+  bool restartWorkloads = false;
+  int namespaces = 0;  // selected
+  int selectedPods = 0;
+  int injectedPods = 0;
+  int stalePods = 0;
+  std::string caBundleHash;               // "sha256:...", empty without a CA bundle
+  int outvotedPods = 0;                   // matched, but injected by another policy
+  std::vector<std::string> copyFailures;  // copies that could not be written or deleted
+  std::vector<std::string> warnings;      // expired CAs, pods another policy wins
+};
+
 struct PolicyObservation {
   int64_t generation = 0;
   bool specValid = true;
@@ -25,6 +39,7 @@ struct PolicyObservation {
   std::optional<probe::ProbeReport> probe;  // the latest probe; absent while the spec is invalid
   std::string effectiveNoProxy;
   std::vector<std::string> warnings;
+  std::optional<InjectionObservation> injection;  // absent while the spec is invalid
 };
 
 nlohmann::json desiredStatus(const nlohmann::json& currentStatus, const PolicyObservation& seen,

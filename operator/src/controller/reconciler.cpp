@@ -1,7 +1,10 @@
 #include "controller/reconciler.h"
 
 #include "controller/policy_status.h"
+#include "encoding/encoding.h"
 #include "policy/proxy_policy.h"
+#include "trust/ca_bundle.h"
+#include "webhook/pod_mutation.h"
 
 namespace agentproxy::controller {
 namespace {
@@ -29,10 +32,11 @@ std::string readyMessage(const nlohmann::json& status) {
 }  // namespace
 
 Reconciler::Reconciler(ObjectReader& reader, StatusWriter& writer, ProbeScheduler& scheduler,
-                       policy::ClusterNetwork cluster, WallClock now)
+                       InjectionWorld& injection, policy::ClusterNetwork cluster, WallClock now)
     : reader_(reader),
       writer_(writer),
       scheduler_(scheduler),
+      injection_(injection),
       cluster_(std::move(cluster)),
       now_(std::move(now)) {}
 
@@ -70,6 +74,9 @@ ReconcileResult Reconciler::reconcile(const nlohmann::json& object) {
     return result;
   }
 
+  std::optional<std::chrono::milliseconds> restartRequeue;
+  seen.injection = reconcileInjection(object, policy, resolved, restartRequeue);
+
   const auto interval = jittered(policy.spec.probeInterval, policy.name);
   const auto now = ProbeScheduler::Clock::now();
   auto last = scheduler_.latest(policy.name);
@@ -78,14 +85,129 @@ ReconcileResult Reconciler::reconcile(const nlohmann::json& object) {
   if (due && !scheduler_.pending(policy.name)) {
     scheduler_.request(policy.name, resolved.fingerprint, std::move(resolved.request));
   }
-  if (!current) return {};  // the probe's completion requeues the policy
+  if (!current) return {restartRequeue, false, seen.injection};  // the probe's completion requeues
 
   seen.probe = last->report;
   auto result = publish(object, seen);
+  result.injection = seen.injection;
   auto untilDue =
       std::chrono::duration_cast<std::chrono::milliseconds>(last->finishedAt + interval - now);
   result.requeueAfter = std::max(untilDue, std::chrono::milliseconds(1000));
+  if (restartRequeue) result.requeueAfter = std::min(*result.requeueAfter, *restartRequeue);
   return result;
+}
+
+std::shared_ptr<const Reconciler::MergedBundle> Reconciler::caBundle(
+    bool includeSystemCAs, const std::vector<std::pair<std::string, std::string>>& sources) {
+  // Policies usually share their sources (often the system CAs alone): merge each distinct set
+  // once an hour (expiry is judged against the time of the merge), not once per reconcile.
+  std::string key = includeSystemCAs ? "system" : "";
+  for (const auto& [origin, pem] : sources) key += "\n" + origin + "\n" + pem;
+  key = encoding::sha256Hex(key);
+  const auto now = std::chrono::system_clock::now();
+  {
+    std::lock_guard lock(bundleMutex_);
+    auto it = bundles_.find(key);
+    if (it != bundles_.end() && now < it->second->mergedAt + std::chrono::hours(1)) {
+      return it->second;
+    }
+  }
+  std::vector<trust::CaSource> input;
+  for (const auto& [origin, pem] : sources) input.push_back({origin, pem});
+  auto merged = trust::mergeCaBundle(includeSystemCAs ? injection_.systemCaPem() : "", input, now);
+  auto bundle = std::make_shared<MergedBundle>(
+      MergedBundle{std::move(merged.pem), std::move(merged.hash), std::move(merged.expired), now});
+  std::lock_guard lock(bundleMutex_);
+  if (bundles_.size() > 4096) bundles_.clear();  // bounded: sets of sources no policy uses go
+  bundles_[key] = bundle;
+  return bundle;
+}
+
+InjectionObservation Reconciler::reconcileInjection(
+    const nlohmann::json& object, const policy::ProxyPolicy& policy, const ResolvedPolicy& resolved,
+    std::optional<std::chrono::milliseconds>& requeue) {
+  const auto& spec = policy.spec;
+  InjectionObservation seen;
+  seen.enabled = spec.injectionEnabled;
+  seen.restartWorkloads = spec.restartWorkloads;
+
+  InjectionDesire desire;
+  desire.policy = &policy;
+  if (webhook::hasCaBundle(policy)) {
+    auto bundle = caBundle(spec.includeSystemCAs, resolved.caSources);
+    seen.caBundleHash = bundle->hash;
+    seen.warnings.insert(seen.warnings.end(), bundle->expired.begin(), bundle->expired.end());
+    desire.caBundlePem = bundle->pem;
+  }
+  if (spec.credentials) {
+    desire.proxyUser = resolved.request.proxy.username;
+    desire.proxyPassword = resolved.request.proxy.password;
+  }
+  desire.hash =
+      webhook::injectionHash(webhook::injectionForPolicy(policy, cluster_, seen.caBundleHash));
+
+  auto plan = planInjection(desire, injection_.inputs(policy.name));
+  // One namespace refusing a write (being deleted, a quota) must not stall the others, nor the
+  // probe: the failures are reported and retried at the reference re-check.
+  auto attempt = [&](const ObjectRef& ref, const std::function<void()>& write) {
+    try {
+      write();
+    } catch (const std::exception& e) {
+      seen.copyFailures.push_back(ref.kind + " " + ref.namespace_ + "/" + ref.name + ": " +
+                                  e.what());
+    }
+  };
+  for (const auto& copy : plan.writes) {
+    attempt(copy.ref, [&] { injection_.writeCopy(object, copy); });
+  }
+  for (const auto& ref : plan.deletes) {
+    attempt(ref, [&] { injection_.deleteCopy(ref); });
+  }
+  if (!seen.copyFailures.empty()) requeue = std::chrono::milliseconds(kReferenceRecheck);
+  seen.namespaces = static_cast<int>(plan.namespaces.size());
+  seen.selectedPods = plan.selectedPods;
+  seen.injectedPods = plan.injectedPods;
+  seen.stalePods = plan.stalePods;
+  if (plan.outvotedPods > 0) {
+    std::string winners;
+    for (const auto& name : plan.outvotedBy) winners += (winners.empty() ? "" : ", ") + name;
+    seen.warnings.push_back(
+        std::to_string(plan.outvotedPods) +
+        (plan.outvotedPods == 1 ? " pod this policy selects is" : " pods this policy selects are") +
+        " injected by ProxyPolicy " + winners +
+        " instead: when several policies select a pod, the alphabetically "
+        "first name wins.");
+  }
+
+  seen.outvotedPods = plan.outvotedPods;
+  if (!spec.restartWorkloads || plan.staleOwners.empty()) return seen;
+  // The webhook stamps pods with the hash of the stored status.caBundleHash: restarting before
+  // that is published would start pods that are stale already, and the workload, marked with
+  // the new hash, would never be restarted again.
+  if (object.value("/status/caBundleHash"_json_pointer, std::string()) != seen.caBundleHash) {
+    requeue = std::chrono::milliseconds(1000);
+    return seen;
+  }
+  std::lock_guard lock(restartMutex_);
+  auto now = std::chrono::steady_clock::now();
+  if (now < lastRestart_ + kRestartSpacing) {
+    requeue =
+        std::chrono::duration_cast<std::chrono::milliseconds>(lastRestart_ + kRestartSpacing - now);
+    return seen;
+  }
+  for (const auto& owner : plan.staleOwners) {
+    auto restarted = injection_.restartWorkload(owner, desire.hash, now_());
+    if (!restarted) continue;
+    lastRestart_ = now;
+    writer_.recordEvent(object, false, "WorkloadRestarted",
+                        "Restarted " + restarted->kind + " " + restarted->namespace_ + "/" +
+                            restarted->name +
+                            " so that its pods start with the current proxy settings and CA "
+                            "bundle.");
+    requeue = std::chrono::duration_cast<std::chrono::milliseconds>(kRestartSpacing);
+    break;
+  }
+  return seen;
 }
 
 ReconcileResult Reconciler::publish(const nlohmann::json& policy, const PolicyObservation& seen) {
@@ -100,7 +222,7 @@ ReconcileResult Reconciler::publish(const nlohmann::json& policy, const PolicyOb
         policy, after != "Supported", after,
         "Classification changed from " + before + " to " + after + ": " + readyMessage(desired));
   }
-  return {std::nullopt, true};
+  return {std::nullopt, true, std::nullopt};
 }
 
 }  // namespace agentproxy::controller

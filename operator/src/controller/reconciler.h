@@ -3,17 +3,27 @@
 // passed) or describes another spec, and writes status only when it differs from what is
 // stored, with an Event when the classification changes.
 //
+// It also keeps the policy's injection in place (controller/injection.h): the copies in each
+// selected namespace, the count of pods with the current injection, and, when asked, restarts
+// of stale workloads, one at a time and at most one per kRestartSpacing.
+//
 // Guarantees: a missing Secret or ConfigMap is SpecValid=False with a reason and a slow
-// re-check, never an error storm; a reconcile that learns nothing new writes nothing.
+// re-check, never an error storm; a reconcile that learns nothing new writes nothing; a
+// workload is restarted at most once per injection hash (the hash is recorded on its pod
+// template), so neither a new leader nor a retry restarts it again.
 // Assumptions: called for one key at a time (the work queue guarantees it).
 #pragma once
 
 #include <chrono>
 #include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 
+#include "controller/injection.h"
 #include "controller/policy_status.h"
 #include "controller/probe_scheduler.h"
 #include "controller/references.h"
@@ -30,9 +40,28 @@ class StatusWriter {
                            const std::string& message) = 0;
 };
 
+// Injection's view of the cluster (caches) and its writes (the client).
+class InjectionWorld {
+ public:
+  virtual ~InjectionWorld() = default;
+  virtual InjectionInputs inputs(const std::string& policyName) = 0;
+  // Creates or updates a copy, labelled, annotated and owned by the policy.
+  virtual void writeCopy(const nlohmann::json& policy, const CopyObject& copy) = 0;
+  virtual void deleteCopy(const ObjectRef& copy) = 0;
+  // Restarts the workload controlling `owner` (a ReplicaSet's Deployment, a StatefulSet, a
+  // DaemonSet) by annotating its pod template with `hash`, unless the template already carries
+  // it. Returns the workload restarted, nullopt when none was (already done, or no restartable
+  // workload).
+  virtual std::optional<ObjectRef> restartWorkload(const ObjectRef& owner, const std::string& hash,
+                                                   const std::string& now) = 0;
+  // The operator image's system CAs (PEM).
+  virtual const std::string& systemCaPem() = 0;
+};
+
 struct ReconcileResult {
   std::optional<std::chrono::milliseconds> requeueAfter;  // a planned re-check
   bool wroteStatus = false;
+  std::optional<InjectionObservation> injection;  // for the metrics
 };
 
 class Reconciler {
@@ -43,8 +72,11 @@ class Reconciler {
   // created later fixes it without touching the policy).
   static constexpr std::chrono::seconds kReferenceRecheck{30};
 
+  // At most one workload restart per this spacing, across all policies.
+  static constexpr std::chrono::seconds kRestartSpacing{10};
+
   Reconciler(ObjectReader& reader, StatusWriter& writer, ProbeScheduler& scheduler,
-             policy::ClusterNetwork cluster, WallClock now);
+             InjectionWorld& injection, policy::ClusterNetwork cluster, WallClock now);
 
   // Throws only for failures worth a rate-limited retry (the API server).
   ReconcileResult reconcile(const nlohmann::json& policy);
@@ -56,12 +88,30 @@ class Reconciler {
 
  private:
   ReconcileResult publish(const nlohmann::json& policy, const PolicyObservation& seen);
+  struct MergedBundle {
+    std::string pem;
+    std::string hash;
+    std::vector<std::string> expired;
+    std::chrono::system_clock::time_point mergedAt;
+  };
+  std::shared_ptr<const MergedBundle> caBundle(
+      bool includeSystemCAs, const std::vector<std::pair<std::string, std::string>>& sources);
+  // Performs the injection plan; sets `requeue` when workload restarts remain.
+  InjectionObservation reconcileInjection(const nlohmann::json& object,
+                                          const policy::ProxyPolicy& policy,
+                                          const ResolvedPolicy& resolved,
+                                          std::optional<std::chrono::milliseconds>& requeue);
 
   ObjectReader& reader_;
   StatusWriter& writer_;
   ProbeScheduler& scheduler_;
+  InjectionWorld& injection_;
   policy::ClusterNetwork cluster_;
   WallClock now_;
+  std::mutex bundleMutex_;
+  std::map<std::string, std::shared_ptr<const MergedBundle>> bundles_;
+  std::mutex restartMutex_;
+  std::chrono::steady_clock::time_point lastRestart_{};
 };
 
 }  // namespace agentproxy::controller

@@ -24,7 +24,8 @@ std::optional<std::string> valueOf(const nlohmann::json& object, const std::stri
     auto binary = object.find("binaryData");
     if (binary != object.end() && binary->is_object()) {
       auto it = binary->find(key);
-      if (it != binary->end() && it->is_string()) return encoding::base64Decode(it->get<std::string>());
+      if (it != binary->end() && it->is_string())
+        return encoding::base64Decode(it->get<std::string>());
     }
   }
   return std::nullopt;
@@ -84,7 +85,11 @@ ResolvedPolicy resolvePolicy(const policy::ProxyPolicy& policy, ObjectReader& re
     }
   }
 
-  for (const auto& source : spec.caBundles) request.trustPem += readPem(source, reader);
+  for (const auto& source : spec.caBundles) {
+    auto pem = readPem(source, reader);
+    request.trustPem += pem;
+    resolved.caSources.emplace_back(source.describe(), std::move(pem));
+  }
 
   for (const auto& t : spec.targets) {
     probe::ProbeTarget target;

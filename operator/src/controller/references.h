@@ -7,6 +7,8 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "policy/proxy_policy.h"
 #include "probe/prober.h"
@@ -37,6 +39,8 @@ class ReferenceError : public std::runtime_error {
 
 struct ResolvedPolicy {
   probe::ProbeRequest request;
+  // The certificates of each trust.caBundles entry: {where from, PEM}.
+  std::vector<std::pair<std::string, std::string>> caSources;
   // sha256 over everything the probe depends on (credentials included, so it is never shown):
   // when it changes, the last probe no longer describes the policy.
   std::string fingerprint;

@@ -22,6 +22,12 @@ ResourceType secrets() { return {"", "v1", "secrets", true}; }
 ResourceType events() { return {"", "v1", "events", true}; }
 ResourceType leases() { return {"coordination.k8s.io", "v1", "leases", true}; }
 ResourceType deployments() { return {"apps", "v1", "deployments", true}; }
+ResourceType replicaSets() { return {"apps", "v1", "replicasets", true}; }
+ResourceType statefulSets() { return {"apps", "v1", "statefulsets", true}; }
+ResourceType daemonSets() { return {"apps", "v1", "daemonsets", true}; }
+ResourceType mutatingWebhookConfigurations() {
+  return {"admissionregistration.k8s.io", "v1", "mutatingwebhookconfigurations", false};
+}
 ResourceType proxyPolicies() { return {"agentproxy.io", "v1alpha1", "proxypolicies", false}; }
 }  // namespace resources
 

@@ -42,6 +42,10 @@ ResourceType secrets();
 ResourceType events();
 ResourceType leases();
 ResourceType deployments();
+ResourceType replicaSets();
+ResourceType statefulSets();
+ResourceType daemonSets();
+ResourceType mutatingWebhookConfigurations();
 ResourceType proxyPolicies();
 }  // namespace resources
 

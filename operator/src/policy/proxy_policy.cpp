@@ -229,6 +229,8 @@ ProxyPolicy parseProxyPolicy(const json& object) {
   spec.injectionEnabled = boolAt(injection, "enabled", "spec.injection", true);
   spec.overrideExisting = boolAt(injection, "overrideExisting", "spec.injection", false);
   spec.restartWorkloads = boolAt(injection, "restartWorkloads", "spec.injection", false);
+  spec.injectSystemNamespaces = boolAt(injection, "systemNamespaces", "spec.injection", false);
+  spec.injectHostNetworkPods = boolAt(injection, "hostNetworkPods", "spec.injection", false);
 
   using namespace std::chrono_literals;
   const json& probe = objectAt(*specJson, "probe", "spec");

@@ -74,6 +74,8 @@ struct ProxyPolicySpec {
   bool injectionEnabled = true;
   bool overrideExisting = false;
   bool restartWorkloads = false;
+  bool injectSystemNamespaces = false;  // kube-system, kube-public (never the operator's own)
+  bool injectHostNetworkPods = false;
   std::chrono::milliseconds probeInterval{std::chrono::minutes(5)};
   std::chrono::milliseconds probeTimeout{std::chrono::seconds(10)};
 };

@@ -1,9 +1,9 @@
 #include "webhook/admission_review.h"
 
-#include "encoding/encoding.h"
-
 #include <cstdint>
 #include <nlohmann/json.hpp>
+
+#include "encoding/encoding.h"
 
 namespace agentproxy::webhook {
 namespace {

@@ -49,5 +49,4 @@ nlohmann::json allowedResponse(const std::string& uid, const nlohmann::json& pat
 // message (or admits it anyway when the webhook's failurePolicy is Ignore).
 nlohmann::json errorResponse(const std::string& uid, int code, const std::string& message);
 
-
 }  // namespace agentproxy::webhook

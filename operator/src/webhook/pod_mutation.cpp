@@ -1,12 +1,10 @@
 #include "webhook/pod_mutation.h"
 
-#include "encoding/encoding.h"
-
-
 #include <array>
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "encoding/encoding.h"
 #include "probe/proxy_url.h"
 #include "webhook/json_patch.h"
 
@@ -216,8 +214,34 @@ Injection injectionFor(const policy::ProxyPolicy& policy, std::string noProxy,
   return injection;
 }
 
+std::string copyName(std::string_view prefix, std::string_view policyName) {
+  constexpr size_t kMaxName = 253;
+  std::string name = std::string(prefix) + std::string(policyName);
+  if (name.size() <= kMaxName) return name;
+  auto digest = encoding::sha256Hex(policyName).substr(0, 16);
+  name.resize(kMaxName - digest.size() - 1);
+  while (!name.empty() && (name.back() == '.' || name.back() == '-')) name.pop_back();
+  return name + "-" + digest;
+}
+
+bool hasCaBundle(const policy::ProxyPolicy& policy) {
+  return policy.spec.includeSystemCAs || !policy.spec.caBundles.empty();
+}
+
+Injection injectionForPolicy(const policy::ProxyPolicy& policy,
+                             const policy::ClusterNetwork& cluster, std::string caBundleHash) {
+  auto injection = injectionFor(
+      policy, policy::joinNoProxy(policy::effectiveNoProxyEntries(policy.spec.noProxy, cluster)),
+      policy.spec.credentials ? copyName(kCredentialsCopyPrefix, policy.name) : std::string(),
+      hasCaBundle(policy) ? copyName(kCaBundleCopyPrefix, policy.name) : std::string());
+  injection.caBundleHash = std::move(caBundleHash);
+  return injection;
+}
+
 std::string injectionHash(const Injection& injection) {
   json injected = {{"env", proxyEnv(injection)}, {"caEnv", caEnv(injection)}};
+  if (!injection.caBundleHash.empty()) injected["caBundleHash"] = injection.caBundleHash;
+  if (injection.overrideExisting) injected["overrideExisting"] = true;
   if (!injection.caBundleConfigMapName.empty()) {
     injected["volume"] = caVolume(injection);
     injected["mount"] = caMount();
@@ -240,9 +264,14 @@ json podPatch(const json& pod, const Injection& injection) {
   if (!injection.caBundleConfigMapName.empty()) {
     ensureNamedElement(*spec, "/spec", "volumes", caVolume(injection), patch);
   }
-  patchAnnotations(
-      pod, {{kPolicyAnnotation, injection.policyName}, {kHashAnnotation, injectionHash(injection)}},
-      patch);
+  json annotations = {{kPolicyAnnotation, injection.policyName},
+                      {kHashAnnotation, injectionHash(injection)}};
+  if (!injection.outvoted.empty()) {
+    std::string names;
+    for (const auto& name : injection.outvoted) names += (names.empty() ? "" : ",") + name;
+    annotations[std::string(kOutvotedAnnotation)] = names;
+  }
+  patchAnnotations(pod, annotations, patch);
   return patch;
 }
 

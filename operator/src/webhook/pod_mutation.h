@@ -42,7 +42,9 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <vector>
 
+#include "policy/no_proxy.h"
 #include "policy/proxy_policy.h"
 
 namespace agentproxy::webhook {
@@ -55,6 +57,12 @@ inline constexpr std::string_view kCaBundleKey = "ca-bundle.crt";
 inline constexpr std::string_view kCaBundleFile = "/etc/agentproxy/ca/ca-bundle.crt";
 inline constexpr std::string_view kProxyUserVar = "AGENTPROXY_PROXY_USER";
 inline constexpr std::string_view kProxyPasswordVar = "AGENTPROXY_PROXY_PASSWORD";
+// Written when other policies matched the pod too: their names, comma-separated.
+inline constexpr std::string_view kOutvotedAnnotation = "agentproxy.io/outvoted-policies";
+// The operator's copies in each selected namespace: the CA bundle ConfigMap and the credentials
+// Secret, named after the policy.
+inline constexpr std::string_view kCaBundleCopyPrefix = "agentproxy-ca-";
+inline constexpr std::string_view kCredentialsCopyPrefix = "agentproxy-proxy-";
 
 class InjectionError : public std::runtime_error {
  public:
@@ -70,7 +78,19 @@ struct Injection {
   std::string credentialsSecretName;  // in the pod's namespace; empty: no credentials
   std::string caBundleConfigMapName;  // in the pod's namespace; empty: no CA bundle
   bool overrideExisting = false;
+  // sha256 of the CA bundle's content: part of the hash, so a pod started with an older bundle
+  // counts as stale. Empty until the operator has computed it.
+  std::string caBundleHash;
+  // Other policies that matched the pod (kOutvotedAnnotation); not part of the hash.
+  std::vector<std::string> outvoted;
 };
+
+// prefix + policy name, shortened with a hash suffix when it would exceed the 253 characters of
+// an object name, so that every policy name gives a valid and distinct copy name.
+std::string copyName(std::string_view prefix, std::string_view policyName);
+
+// Whether pods selected by the policy get a CA bundle (the system CAs, the policy's, or both).
+bool hasCaBundle(const policy::ProxyPolicy& policy);
 
 // The Injection for a policy. Throws InjectionError when the policy has credentials but no
 // Secret copy is named, or when a proxy URL that must carry credentials does not parse
@@ -78,8 +98,16 @@ struct Injection {
 Injection injectionFor(const policy::ProxyPolicy& policy, std::string noProxy,
                        std::string credentialsSecretName, std::string caBundleConfigMapName);
 
+// The Injection of DESIGN.md for a policy: NO_PROXY from the cluster defaults and the policy's
+// entries, the copies named by copyName(). The webhook and the controller both call it, so the
+// hash a pod is stamped with and the hash the controller counts against agree.
+Injection injectionForPolicy(const policy::ProxyPolicy& policy,
+                             const policy::ClusterNetwork& cluster, std::string caBundleHash);
+
 // "sha256 hex" of what the Injection puts in a container and the pod's volumes (not of the
-// pod): equal hashes mean equal injections, so a stale pod can be told from a current one.
+// pod), the CA bundle's content hash and overrideExisting: equal hashes mean equal injections,
+// so a stale pod can be told from a current one. The credentials' values are not covered (no
+// hash of a secret is ever written): a rotated password reaches pods when they restart.
 std::string injectionHash(const Injection& injection);
 
 // The patch that brings `pod` to the injected state; an empty array when it is there.

@@ -8,10 +8,24 @@ namespace {
 
 using nlohmann::json;
 
-std::map<std::string, std::string> stringMapAt(const json& pod, const char* key) {
+bool runsInHostNetwork(const json& pod) {
+  auto spec = pod.find("spec");
+  if (spec == pod.end() || !spec->is_object()) return false;
+  auto hostNetwork = spec->find("hostNetwork");
+  return hostNetwork != spec->end() && hostNetwork->is_boolean() && hostNetwork->get<bool>();
+}
+
+bool isSystemNamespace(std::string_view name) {
+  return name == "kube-system" || name == "kube-public";
+}
+
+}  // namespace
+
+std::map<std::string, std::string> metadataMap(const json& object, const char* key) {
   std::map<std::string, std::string> result;
-  auto metadata = pod.find("metadata");
-  if (metadata == pod.end() || !metadata->is_object()) return result;
+  if (!object.is_object()) return result;
+  auto metadata = object.find("metadata");
+  if (metadata == object.end() || !metadata->is_object()) return result;
   auto map = metadata->find(key);
   if (map == metadata->end() || !map->is_object()) return result;
   for (const auto& [name, value] : map->items()) {
@@ -20,45 +34,45 @@ std::map<std::string, std::string> stringMapAt(const json& pod, const char* key)
   return result;
 }
 
-bool runsInHostNetwork(const json& pod) {
-  auto spec = pod.find("spec");
-  if (spec == pod.end() || !spec->is_object()) return false;
-  auto hostNetwork = spec->find("hostNetwork");
-  return hostNetwork != spec->end() && hostNetwork->is_boolean() && hostNetwork->get<bool>();
+bool isExcludedNamespace(const policy::ProxyPolicy& policy, std::string_view name,
+                         std::string_view operatorNamespace) {
+  return (!operatorNamespace.empty() && name == operatorNamespace) ||
+         (isSystemNamespace(name) && !policy.spec.injectSystemNamespaces);
 }
-
-}  // namespace
 
 PolicySelection selectPolicy(const json& pod, const PodNamespace& podNamespace,
                              const std::vector<policy::ProxyPolicy>& policies,
                              std::string_view operatorNamespace) {
   PolicySelection selection;
-  if (podNamespace.name == "kube-system" || podNamespace.name == "kube-public" ||
-      (!operatorNamespace.empty() && podNamespace.name == operatorNamespace)) {
+  if (!operatorNamespace.empty() && podNamespace.name == operatorNamespace) {
     selection.outcome = SelectionOutcome::kSystemNamespace;
     return selection;
   }
-  if (pod.is_object() && runsInHostNetwork(pod)) {
-    selection.outcome = SelectionOutcome::kHostNetwork;
-    return selection;
-  }
-  auto annotations =
-      pod.is_object() ? stringMapAt(pod, "annotations") : std::map<std::string, std::string>{};
+  const bool system = isSystemNamespace(podNamespace.name);
+  const bool hostNetwork = pod.is_object() && runsInHostNetwork(pod);
+  auto annotations = metadataMap(pod, "annotations");
   if (auto it = annotations.find(std::string(kInjectAnnotation));
       it != annotations.end() && it->second == "false") {
     selection.outcome = SelectionOutcome::kOptedOut;
     return selection;
   }
 
-  auto labels = pod.is_object() ? stringMapAt(pod, "labels") : std::map<std::string, std::string>{};
+  auto labels = metadataMap(pod, "labels");
   std::vector<const policy::ProxyPolicy*> candidates;
   for (const auto& p : policies) {
-    if (p.spec.injectionEnabled && p.spec.namespaceSelector.matches(podNamespace.labels) &&
+    if (p.spec.injectionEnabled && (!system || p.spec.injectSystemNamespaces) &&
+        (!hostNetwork || p.spec.injectHostNetworkPods) &&
+        p.spec.namespaceSelector.matches(podNamespace.labels) &&
         p.spec.podSelector.matches(labels)) {
       candidates.push_back(&p);
     }
   }
-  if (candidates.empty()) return selection;
+  if (candidates.empty()) {
+    selection.outcome = system        ? SelectionOutcome::kSystemNamespace
+                        : hostNetwork ? SelectionOutcome::kHostNetwork
+                                      : SelectionOutcome::kNoMatchingPolicy;
+    return selection;
+  }
   std::sort(candidates.begin(), candidates.end(),
             [](const auto* a, const auto* b) { return a->name < b->name; });
   selection.outcome = SelectionOutcome::kInject;

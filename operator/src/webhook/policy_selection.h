@@ -1,13 +1,14 @@
 // Which ProxyPolicy, if any, injects a pod being created. Pure.
 //
 // Guarantees: selectPolicy() is deterministic for a given pod, namespace and set of policies,
-// whatever their order. A pod is never injected when it is in kube-system, kube-public or the
-// operator's own namespace, when it runs in the host network (its proxy settings would be the
-// node's business), or when it carries the annotation agentproxy.io/inject: "false"; these
-// are checked in that order and are not configurable. Otherwise the candidates are the policies
-// with injection enabled whose namespaceSelector matches the namespace's labels and whose
-// podSelector matches the pod's labels (an empty selector matches everything, as in
-// Kubernetes); the alphabetically first name wins and the others are reported as outvoted.
+// whatever their order. A pod is never injected in the operator's own namespace (the operator's
+// pods must start without it) or when it carries the annotation agentproxy.io/inject: "false".
+// The candidates are the policies with injection enabled whose namespaceSelector matches the
+// namespace's labels and whose podSelector matches the pod's labels (an empty selector matches
+// everything, as in Kubernetes); in kube-system and kube-public only those that opt in with
+// injection.systemNamespaces, and for a pod in the host network (its proxy settings are the
+// node's business) only those that opt in with injection.hostNetworkPods. The alphabetically
+// first name wins and the others are reported as outvoted.
 // Assumes: `pod` is a Pod object as found in an AdmissionReview (labels and annotations are
 // string maps; values of other types are ignored); the namespace is the request's, since a pod
 // created with generateName may carry none.
@@ -49,6 +50,14 @@ struct PolicySelection {
 PolicySelection selectPolicy(const nlohmann::json& pod, const PodNamespace& podNamespace,
                              const std::vector<policy::ProxyPolicy>& policies,
                              std::string_view operatorNamespace);
+
+// Whether `policy` gets no copies and injects no pod in the namespace: the operator's own,
+// and kube-system and kube-public unless the policy opts in.
+bool isExcludedNamespace(const policy::ProxyPolicy& policy, std::string_view name,
+                         std::string_view operatorNamespace);
+
+// metadata.labels or metadata.annotations of an object as a string map (other values ignored).
+std::map<std::string, std::string> metadataMap(const nlohmann::json& object, const char* key);
 
 // "kube-system is a system namespace", for logs and AdmissionReview warnings.
 std::string describe(const PolicySelection& selection, const PodNamespace& podNamespace);

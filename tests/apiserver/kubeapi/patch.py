@@ -4,7 +4,7 @@
 - JSON patch: RFC 6902 (add, remove, replace, move, copy, test).
 - strategic merge patch: approximated. Maps merge recursively; lists named in
   MERGE_KEYS are merged element-wise by their key (containers by name, service
-  ports by port, ...); metadata.finalizers merges as a set; any other list is
+  ports by port, admission webhooks by name, ...); metadata.finalizers merges as a set; any other list is
   replaced. The directives kubectl emits are honoured: `$patch: delete|replace`,
   `$setElementOrder/<list>` (ignored), `$deleteFromPrimitiveList/<list>`,
   `$retainKeys`.
@@ -19,7 +19,7 @@ MERGE_KEYS = {"containers": "name", "initContainers": "name", "ephemeralContaine
               "env": "name", "volumes": "name", "volumeMounts": "mountPath",
               "volumeDevices": "devicePath", "imagePullSecrets": "name", "hostAliases": "ip",
               "ownerReferences": "uid", "conditions": "type", "topologySpreadConstraints":
-              "topologyKey", "resourceClaims": "name"}
+              "topologyKey", "resourceClaims": "name", "webhooks": "name"}
 SET_LISTS = {"finalizers"}
 
 

@@ -111,6 +111,15 @@ def _deployment_ready(dep):
     return f"{ready}/{_get(dep, 'spec', 'replicas', default=1)}"
 
 
+def _str_or_na(value):
+    return "N/A" if value is None else str(value)
+
+
+def _role_ref(binding):
+    return "{}/{}".format(_get(binding, "roleRef", "kind", default=""),
+                          _get(binding, "roleRef", "name", default=""))
+
+
 def _core_event_to_events_v1(obj):
     """core/v1 Event (storage form) -> events.k8s.io/v1 Event, as the real conversion does."""
     renames = {"involvedObject": "regarding", "message": "note", "source": "deprecatedSource",
@@ -205,6 +214,36 @@ def builtin_types():
                               Column("Available", "integer",
                                      lambda o: _get(o, "status", "availableReplicas", default=0)),
                               age]),
+        # Workloads the operator restarts (injection.restartWorkloads); no controller runs them.
+        ResourceType("apps", "v1", "replicasets", "ReplicaSet", True, short_names=["rs"],
+                     categories=["all"], status_subresource=True, has_generation=True,
+                     columns=[age]),
+        ResourceType("apps", "v1", "statefulsets", "StatefulSet", True, short_names=["sts"],
+                     categories=["all"], status_subresource=True, has_generation=True,
+                     columns=[age]),
+        ResourceType("apps", "v1", "daemonsets", "DaemonSet", True, short_names=["ds"],
+                     categories=["all"], status_subresource=True, has_generation=True,
+                     columns=[age]),
+        # What the agentproxy chart installs besides: a PodDisruptionBudget and RBAC objects.
+        ResourceType("policy", "v1", "poddisruptionbudgets", "PodDisruptionBudget", True,
+                     short_names=["pdb"], status_subresource=True, has_generation=True,
+                     columns=[Column("Min Available", "string", lambda o: _str_or_na(
+                                  _get(o, "spec", "minAvailable"))),
+                              Column("Max Unavailable", "string", lambda o: _str_or_na(
+                                  _get(o, "spec", "maxUnavailable"))),
+                              Column("Allowed Disruptions", "integer", lambda o: _get(
+                                  o, "status", "disruptionsAllowed", default=0)), age]),
+        ResourceType("rbac.authorization.k8s.io", "v1", "clusterroles", "ClusterRole", False,
+                     columns=[Column("Created At", "date", lambda o: o["metadata"].get(
+                         "creationTimestamp"))]),
+        ResourceType("rbac.authorization.k8s.io", "v1", "clusterrolebindings",
+                     "ClusterRoleBinding", False,
+                     columns=[Column("Role", "string", _role_ref), age]),
+        ResourceType("rbac.authorization.k8s.io", "v1", "roles", "Role", True,
+                     columns=[Column("Created At", "date", lambda o: o["metadata"].get(
+                         "creationTimestamp"))]),
+        ResourceType("rbac.authorization.k8s.io", "v1", "rolebindings", "RoleBinding", True,
+                     columns=[Column("Role", "string", _role_ref), age]),
     ]
 
 

@@ -166,6 +166,17 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.wfile.write(data)
 
     def _body(self):
+        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+            # kubectl create --raw streams its body (RFC 9112 chunked transfer coding).
+            body = b""
+            while True:
+                size = int(self.rfile.readline().split(b";", 1)[0].strip() or b"0", 16)
+                if size == 0:
+                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                        pass  # trailer fields
+                    return body
+                body += self.rfile.read(size)
+                self.rfile.readline()  # the CRLF after each chunk
         length = int(self.headers.get("Content-Length") or 0)
         return self.rfile.read(length) if length else b""
 
@@ -232,7 +243,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return self._send(200, app.requests.snapshot(app.admission.calls))
         if path == "/_test/services" and method == "POST":
             spec = self._json_body()
-            app.admission.services[(spec["namespace"], spec["name"])] = int(spec["port"])
+            try:
+                app.admission.services[(spec["namespace"], spec["name"])] = int(spec["port"])
+            except (KeyError, TypeError, ValueError):
+                raise ApiError(400, "BadRequest", "a service mapping needs namespace, name and an "
+                               f"integer port, got {json.dumps(spec)}")
             return self._send(200, {"services": [f"{ns}/{n}={p}" for (ns, n), p in
                                                  app.admission.services.items()]})
         raise ApiError(404, "NotFound", NOT_FOUND_MESSAGE)

@@ -1,0 +1,96 @@
+// What injection needs from the cluster for one ProxyPolicy, planned from the caches: the CA
+// bundle and credentials copies in each selected namespace, and the count of selected pods
+// running with the current injection. Pure: the reconciler performs the plan.
+//
+// Guarantees: planInjection() is deterministic; copies are written only when missing or when
+// their content hash differs, deleted only when they carry this policy's annotation and their
+// namespace is no longer selected (or injection is off); a pod counts for the policy that the
+// webhook would choose for it (webhook::selectPolicy), so a pod another policy wins is never
+// counted twice. Excluded namespaces (webhook::isExcludedNamespace) get no copies.
+// Assumes `copies` holds operator copies (the managed-by label), each with "kind" (ConfigMap or
+// Secret) and its metadata; pods hold at least metadata and spec.hostNetwork.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <tuple>
+#include <vector>
+
+#include "policy/proxy_policy.h"
+#include "webhook/policy_selection.h"
+
+namespace agentproxy::controller {
+
+inline constexpr std::string_view kManagedByLabel = "app.kubernetes.io/managed-by";
+inline constexpr std::string_view kManagedByValue = "agentproxy";
+inline constexpr std::string_view kCopyOfAnnotation = "agentproxy.io/policy";
+inline constexpr std::string_view kContentHashAnnotation = "agentproxy.io/content-hash";
+// On a workload's pod template: when and for which injection hash the operator restarted it.
+inline constexpr std::string_view kRestartedAtAnnotation = "agentproxy.io/restartedAt";
+inline constexpr std::string_view kRestartedForAnnotation = "agentproxy.io/restarted-for-hash";
+
+struct ObjectRef {
+  std::string kind;  // ConfigMap, Secret, ReplicaSet, Deployment, StatefulSet, DaemonSet...
+  std::string namespace_;
+  std::string name;
+  bool operator<(const ObjectRef& o) const {
+    return std::tie(kind, namespace_, name) < std::tie(o.kind, o.namespace_, o.name);
+  }
+  bool operator==(const ObjectRef&) const = default;
+};
+
+// A copy the operator keeps in a namespace; `data` holds plain values (a Secret's are
+// base64-encoded when written).
+struct CopyObject {
+  ObjectRef ref;
+  std::map<std::string, std::string> data;
+  std::string contentHash;
+};
+
+// What the policy injects, as resolved by the reconciler.
+struct InjectionDesire {
+  const policy::ProxyPolicy* policy = nullptr;
+  std::string hash;                        // webhook::injectionHash of its Injection
+  std::optional<std::string> caBundlePem;  // when pods get a CA bundle
+  std::optional<std::string> proxyUser;    // raw; copied percent-encoded
+  std::optional<std::string> proxyPassword;
+};
+
+struct InjectionPlan {
+  std::vector<std::string> namespaces;  // selected, sorted
+  std::vector<CopyObject> writes;
+  std::vector<ObjectRef> deletes;
+  int selectedPods = 0;
+  int injectedPods = 0;                 // selected and carrying the current hash
+  int stalePods = 0;                    // selected, without the current hash
+  int outvotedPods = 0;                 // matched by this policy, injected by another
+  std::vector<std::string> outvotedBy;  // the policies that won them, sorted
+  // The controllers of stale pods (their ownerReferences with controller: true), sorted.
+  std::vector<ObjectRef> staleOwners;
+};
+
+using PolicySnapshot = std::shared_ptr<const std::vector<policy::ProxyPolicy>>;
+
+// The cluster as the caches see it.
+struct InjectionInputs {
+  std::vector<webhook::PodNamespace> namespaces;
+  std::function<std::vector<nlohmann::json>(const std::string& ns)> podsIn;
+  // Every parseable policy: the competition for each pod. Asked only when a selected namespace
+  // has pods.
+  std::function<PolicySnapshot()> policies;
+  std::vector<nlohmann::json> copies;
+  std::string operatorNamespace;
+};
+
+InjectionPlan planInjection(const InjectionDesire& desire, const InjectionInputs& inputs);
+
+// The copies' content: percent-encoded so that $(VAR) expansion inside a proxy URL keeps it
+// one userinfo component (RFC 3986 unreserved characters stay as they are).
+std::string percentEncodeUserinfo(std::string_view text);
+
+}  // namespace agentproxy::controller

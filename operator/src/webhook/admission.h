@@ -1,0 +1,48 @@
+// One admission decision, from the AdmissionReview's bytes to the HTTP answer: parse, select the
+// policy, build the patch, answer. Pure apart from the namespace lookup the caller supplies.
+//
+// Guarantees: never throws. A body that is not an AdmissionReview v1 with a uid is HTTP 400
+// with a JSON {"error": ...}; with a readable uid every problem is an AdmissionReview answer
+// (allowed: false, code 400 for a malformed pod, 500 when the namespace cannot be read), so the
+// API server applies the webhook's failurePolicy. A pod the policies do not select is allowed
+// unchanged. Messages name what was wrong and never contain a secret (the patch only holds
+// secretKeyRef references).
+// Assumes the webhook is registered for Pod CREATE; other operations are allowed unchanged.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "policy/no_proxy.h"
+#include "policy/proxy_policy.h"
+#include "webhook/policy_selection.h"
+
+namespace agentproxy::webhook {
+
+// What the webhook knows of the policies: a snapshot shared by concurrent requests.
+struct AdmissionPolicies {
+  std::vector<policy::ProxyPolicy> policies;          // the parseable ones
+  std::map<std::string, std::string> caBundleHashes;  // policy name -> status.caBundleHash
+  policy::ClusterNetwork cluster;
+  std::string operatorNamespace;
+};
+
+// The namespace's labels; nullopt when it does not exist. Throws when it cannot be read.
+using NamespaceLookup = std::function<std::optional<PodNamespace>(const std::string& name)>;
+
+struct AdmissionAnswer {
+  int httpStatus = 200;
+  std::string body;     // JSON
+  std::string outcome;  // injected, unchanged, skipped, rejected, invalid: the metric label
+  std::string detail;   // for the log: which pod, which policy or why not
+};
+
+AdmissionAnswer admitPod(std::string_view body, const AdmissionPolicies& policies,
+                         const NamespaceLookup& lookupNamespace);
+
+}  // namespace agentproxy::webhook

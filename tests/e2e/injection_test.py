@@ -1,0 +1,465 @@
+"""Injection end to end: the test API server calls the operator's webhook for every Pod
+CREATE, as the real one does (service reference, caBundle, failurePolicy Fail so that a broken
+webhook fails the test instead of being ignored), and stores what the JSONPatch makes of the
+pod. Real parts: the agentproxy binary, kubectl, the proxy lab, OpenSSL through Python's ssl.
+"""
+import base64
+import json
+import os
+import socket
+import ssl
+import subprocess
+import tempfile
+import time
+import unittest
+import urllib.parse
+
+from operator_test import ApiServer, CRD, Operator, ProxyLab, free_port, wait_for
+
+from kubeapi.certs import make_ca, make_serving_cert  # noqa: E402  (on sys.path via operator_test)
+
+NS = "agentproxy-system"
+SERVICE = "agentproxy-webhook"
+MWC = "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations"
+PASSWORD = "p@ss:w/rd%1"  # URL-reserved characters: the copy must hold them percent-encoded
+
+
+def policy_yaml(name, selector_value, proxy, target, restart=False):
+    return f"""apiVersion: agentproxy.io/v1alpha1
+kind: ProxyPolicy
+metadata: {{name: {name}}}
+spec:
+  proxy:
+    httpsProxy: '{proxy}'
+    noProxy: [".corp.example"]
+    credentialsSecretRef: {{namespace: {NS}, name: proxy-auth}}
+  trust:
+    caBundles:
+      - configMapRef: {{namespace: {NS}, name: corp-ca, key: ca.crt}}
+  targets:
+    - address: '{target}'
+      serverName: mgmt.test
+      serverCA: {{configMapRef: {{namespace: {NS}, name: mgmt-ca, key: ca.crt}}}}
+  selector:
+    namespaceSelector: {{matchLabels: {{agentproxy.io/inject: {selector_value}}}}}
+    podSelector: {{matchLabels: {{app: agent}}}}
+  injection:
+    restartWorkloads: {str(restart).lower()}
+"""
+
+
+def pod_yaml(name, namespace, annotations=None):
+    return json.dumps({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": name, "namespace": namespace, "labels": {"app": "agent"},
+                     "annotations": annotations or {}},
+        "spec": {
+            "initContainers": [{"name": "init", "image": "busybox:1.36"}],
+            "containers": [
+                {"name": "agent", "image": "agent:1.0",
+                 "env": [{"name": "LOG_LEVEL", "value": "debug"}]},
+                {"name": "sidecar", "image": "sidecar:1.0",
+                 "volumeMounts": [{"name": "data", "mountPath": "/data"}]}],
+            "volumes": [{"name": "data", "emptyDir": {}}]}})
+
+
+def env_of(container):
+    return {e["name"]: e for e in container.get("env", [])}
+
+
+class InjectionTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.lab = ProxyLab()
+        cls.server = ApiServer()
+        kubectl = cls.server.kubectl
+        kubectl("apply", "-f", CRD)
+        kubectl("create", "namespace", NS)
+        for name, key in (("mgmt-ca", "LAB_TARGET_CA"), ("corp-ca", "LAB_SQUID_BUMP_CA")):
+            kubectl("-n", NS, "create", "configmap", name,
+                    f"--from-file=ca.crt={cls.lab.env[key]}")
+        kubectl("-n", NS, "create", "secret", "generic", "proxy-auth",
+                "--from-literal=username=agent", f"--from-literal=password={PASSWORD}")
+        cls.webhook_port = free_port()
+        cls.server.ok("POST", "/_test/services",
+                      {"namespace": NS, "name": SERVICE, "port": cls.webhook_port})
+        # As the chart installs it, caBundle empty: the operator fills it in.
+        cls.server.ok("POST", MWC, {
+            "apiVersion": "admissionregistration.k8s.io/v1",
+            "kind": "MutatingWebhookConfiguration",
+            "metadata": {"name": "agentproxy"},
+            "webhooks": [{
+                "name": "pods.agentproxy.io", "admissionReviewVersions": ["v1"],
+                "sideEffects": "None", "failurePolicy": "Fail", "timeoutSeconds": 5,
+                "clientConfig": {"service": {"namespace": NS, "name": SERVICE,
+                                             "path": "/mutate-v1-pod", "port": 443}},
+                "namespaceSelector": {"matchExpressions": [{
+                    "key": "kubernetes.io/metadata.name", "operator": "NotIn",
+                    "values": ["kube-system", "kube-public", NS]}]},
+                "rules": [{"apiGroups": [""], "apiVersions": ["v1"], "operations": ["CREATE"],
+                           "resources": ["pods"], "scope": "Namespaced"}]}]})
+        cls.operator = Operator(cls.server, webhook_port=cls.webhook_port)
+        cls.proxy = cls.lab.env["LAB_SQUID"]
+        cls.target = cls.lab.env["LAB_TARGET"]
+        cls.wait_ca_bundle()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.operator.stop()
+        cls.server.stop()
+        cls.lab.stop()
+
+    @classmethod
+    def wait_ca_bundle(cls, different_from=None):
+        def bundle():
+            config = cls.server.ok("GET", MWC + "/agentproxy")
+            value = config["webhooks"][0]["clientConfig"].get("caBundle")
+            return value if value and value != different_from else None
+        try:
+            return wait_for(bundle, timeout=20, interval=0.2)
+        except AssertionError:
+            raise AssertionError("caBundle never written; operator log:\n" + cls.operator.log())
+
+    # helpers
+    def kubectl(self, *args, **kwargs):
+        return self.server.kubectl(*args, **kwargs)
+
+    def namespace(self, name, label=None):
+        self.kubectl("create", "namespace", name)
+        if label:
+            self.kubectl("label", "namespace", name, f"agentproxy.io/inject={label}")
+
+    def get(self, path):
+        status, body, _ = self.server.request("GET", path)
+        return body if status == 200 else None
+
+    def status(self, name):
+        return (self.get(f"/apis/agentproxy.io/v1alpha1/proxypolicies/{name}") or {}).get(
+            "status", {})
+
+    def wait(self, what, predicate, timeout=20):
+        try:
+            return wait_for(predicate, timeout=timeout, interval=0.2)
+        except AssertionError:
+            self.fail(f"{what} never happened; operator log:\n{self.operator.log()[-6000:]}")
+
+    def condition(self, name, kind):
+        return next((c for c in self.status(name).get("conditions", []) if c["type"] == kind),
+                    {})
+
+    def create_pod(self, name, namespace, annotations=None):
+        self.kubectl("apply", "-f", "-", input_text=pod_yaml(name, namespace, annotations))
+        return self.get(f"/api/v1/namespaces/{namespace}/pods/{name}")
+
+    # tests
+    def test_serving_certificate_verifies_with_the_ca_bundle(self):
+        bundle = base64.b64decode(self.wait_ca_bundle()).decode()
+        context = ssl.create_default_context(cadata=bundle)
+        with socket.create_connection(("127.0.0.1", self.webhook_port), timeout=5) as raw:
+            with context.wrap_socket(raw, server_hostname=f"{SERVICE}.{NS}.svc") as tls:
+                self.assertGreaterEqual(tls.version(), "TLSv1.2")
+        secret = self.get(f"/api/v1/namespaces/{NS}/secrets/agentproxy-webhook-tls")
+        self.assertEqual(sorted(secret["data"]), ["ca.crt", "ca.key", "tls.crt", "tls.key"])
+
+    def test_pod_in_a_selected_namespace_is_stored_injected(self):
+        self.namespace("agents", "corp")
+        self.kubectl("apply", "-f", "-", input_text=policy_yaml("corp", "corp", self.proxy,
+                                                                self.target))
+        copies = "/api/v1/namespaces/agents/"
+        self.wait("the copies", lambda: self.get(copies + "configmaps/agentproxy-ca-corp") and
+                  self.get(copies + "secrets/agentproxy-proxy-corp"))
+        secret = self.get(copies + "secrets/agentproxy-proxy-corp")
+        self.assertEqual(base64.b64decode(secret["data"]["password"]).decode(),
+                         urllib.parse.quote(PASSWORD, safe=""))
+        bundle = self.get(copies + "configmaps/agentproxy-ca-corp")["data"]["ca-bundle.crt"]
+        with open(self.lab.env["LAB_SQUID_BUMP_CA"], encoding="utf-8") as handle:
+            corp_ca = "".join(handle.read().split("-----")[2].split())
+        self.assertIn(corp_ca[:60], "".join(bundle.split()))
+        self.assertGreater(bundle.count("BEGIN CERTIFICATE"), 50)  # the system CAs stay
+
+        # The webhook reads the policy from its cache: give the watch a moment.
+        self.wait("the policy's status", lambda: self.status("corp").get("caBundleHash"))
+        pod = self.create_pod("agent-1", "agents")
+        annotations = pod["metadata"]["annotations"]
+        self.assertEqual(annotations["agentproxy.io/policy"], "corp")
+        self.assertIn("agentproxy.io/injection-hash", annotations)
+        for container in pod["spec"]["initContainers"] + pod["spec"]["containers"]:
+            env = env_of(container)
+            for name in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "NO_PROXY",
+                         "no_proxy", "GRPC_PROXY", "grpc_proxy", "SSL_CERT_FILE",
+                         "GRPC_DEFAULT_SSL_ROOTS_FILE_PATH", "NODE_EXTRA_CA_CERTS",
+                         "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
+                self.assertIn(name, env, container["name"])
+            self.assertIn("$(AGENTPROXY_PROXY_PASSWORD)@", env["HTTPS_PROXY"]["value"])
+            self.assertEqual(env["AGENTPROXY_PROXY_PASSWORD"]["valueFrom"]["secretKeyRef"],
+                             {"name": "agentproxy-proxy-corp", "key": "password"})
+            self.assertIn(".corp.example", env["NO_PROXY"]["value"])
+            mounts = {m["name"]: m for m in container["volumeMounts"]}
+            self.assertTrue(mounts["agentproxy-ca"]["readOnly"])
+        self.assertEqual(env_of(pod["spec"]["containers"][0])["LOG_LEVEL"]["value"], "debug")
+        volumes = {v["name"]: v for v in pod["spec"]["volumes"]}
+        self.assertEqual(volumes["agentproxy-ca"]["configMap"]["name"], "agentproxy-ca-corp")
+        self.assertIn("data", volumes)
+        stored = json.dumps(pod)
+        self.assertNotIn(PASSWORD, stored)
+        self.assertNotIn(urllib.parse.quote(PASSWORD, safe=""), stored)
+
+        self.wait("injectedPods 1", lambda: self.status("corp").get("injectedPods") == 1)
+        ready = self.condition("corp", "InjectionReady")
+        self.assertEqual((ready["status"], ready["reason"]), ("True", "InjectionCurrent"))
+        described = self.kubectl("describe", "proxypolicy", "corp").stdout
+        self.assertIn("InjectionReady", described)
+
+        # Opted out, and a namespace the policy does not select: stored as sent.
+        opted = self.create_pod("agent-2", "agents", {"agentproxy.io/inject": "false"})
+        self.assertNotIn("agentproxy.io/policy", opted["metadata"].get("annotations", {}))
+        self.assertNotIn("env", opted["spec"]["containers"][1])
+        self.namespace("elsewhere")
+        other = self.create_pod("agent-3", "elsewhere")
+        self.assertNotIn("agentproxy.io/policy", other["metadata"].get("annotations", {}))
+        self.assertIsNone(self.get("/api/v1/namespaces/elsewhere/configmaps/agentproxy-ca-corp"))
+        self.assertNotIn(PASSWORD, self.operator.log())
+
+    def test_copies_follow_their_sources_and_the_selection(self):
+        self.namespace("follow", "follow")
+        self.kubectl("apply", "-f", "-", input_text=policy_yaml("follow", "follow", self.proxy,
+                                                                self.target))
+        path = "/api/v1/namespaces/follow/configmaps/agentproxy-ca-follow"
+        first = self.wait("the CA copy", lambda: self.get(path))
+        hash_before = self.wait("caBundleHash", lambda: self.status("follow").get("caBundleHash"))
+        self.create_pod("old", "follow")
+        self.wait("injectedPods 1", lambda: self.status("follow").get("injectedPods") == 1)
+
+        # The source ConfigMap gains a second CA: the copy, the hash and the pods follow.
+        with open(self.lab.env["LAB_SQUID_BUMP_CA"], encoding="utf-8") as a, \
+                open(self.lab.env["LAB_TARGET_CA"], encoding="utf-8") as b:
+            both = a.read() + b.read()
+        with tempfile.NamedTemporaryFile("w", suffix=".crt") as handle:
+            handle.write(both)
+            handle.flush()
+            manifest = self.kubectl("-n", NS, "create", "configmap", "corp-ca",
+                                    f"--from-file=ca.crt={handle.name}", "--dry-run=client",
+                                    "-o", "yaml").stdout
+            self.kubectl("apply", "-f", "-", input_text=manifest)
+        count = first["data"]["ca-bundle.crt"].count("BEGIN CERTIFICATE")
+        self.wait("the copy updated", lambda: self.get(path)["data"]["ca-bundle.crt"].count(
+            "BEGIN CERTIFICATE") == count + 1)
+        self.wait("a new caBundleHash",
+                  lambda: self.status("follow").get("caBundleHash") not in (None, hash_before))
+        self.wait("the pod counted stale", lambda: self.status("follow").get("stalePods") == 1)
+        stale = self.condition("follow", "InjectionReady")
+        self.assertEqual((stale["status"], stale["reason"]), ("False", "StalePods"))
+        self.assertIn("restartWorkloads", stale["message"])
+
+        # Someone deletes the copy: it comes back. The namespace leaves: the copies go.
+        self.server.ok("DELETE", path)
+        self.wait("the copy restored", lambda: self.get(path))
+        self.kubectl("label", "namespace", "follow", "agentproxy.io/inject-")
+        self.wait("the copies removed", lambda: self.get(path) is None and self.get(
+            "/api/v1/namespaces/follow/secrets/agentproxy-proxy-follow") is None)
+
+    def test_rotation_keeps_admission_working(self):
+        self.namespace("rotate", "rotate")
+        self.kubectl("apply", "-f", "-", input_text=policy_yaml("rotate", "rotate", self.proxy,
+                                                                self.target))
+        self.wait("the copies", lambda: self.get(
+            "/api/v1/namespaces/rotate/configmaps/agentproxy-ca-rotate"))
+        before = self.wait_ca_bundle()
+        self.server.ok("DELETE", f"/api/v1/namespaces/{NS}/secrets/agentproxy-webhook-tls")
+        after = self.wait_ca_bundle(different_from=before)
+        self.assertNotEqual(before, after)
+        # The server reloads the new certificate without a restart; failurePolicy is Fail, so a
+        # certificate the API server does not trust would reject the pod.
+        pod = self.wait("admission with the new certificate",
+                        lambda: self.try_create_pod("after-rotation", "rotate"))
+        self.assertEqual(pod["metadata"]["annotations"]["agentproxy.io/policy"], "rotate")
+        self.assertIsNone(self.operator.process.poll())
+
+    def try_create_pod(self, name, namespace):
+        result = self.kubectl("apply", "-f", "-", input_text=pod_yaml(name, namespace),
+                              check=False)
+        if result.returncode != 0:
+            return None
+        return self.get(f"/api/v1/namespaces/{namespace}/pods/{name}")
+
+    def test_restart_workloads_restarts_a_stale_deployment_once(self):
+        self.namespace("apps")  # not selected yet: the pod below starts without injection
+        deployment = self.server.ok("POST", "/apis/apps/v1/namespaces/apps/deployments", {
+            "metadata": {"name": "agent"},
+            "spec": {"selector": {"matchLabels": {"app": "agent"}},
+                     "template": {"metadata": {"labels": {"app": "agent"}},
+                                  "spec": {"containers": [{"name": "agent",
+                                                           "image": "agent:1.0"}]}}}})
+        replica_set = self.server.ok("POST", "/apis/apps/v1/namespaces/apps/replicasets", {
+            "metadata": {"name": "agent-5d4f", "labels": {"app": "agent"},
+                         "ownerReferences": [{"apiVersion": "apps/v1", "kind": "Deployment",
+                                              "name": "agent", "uid": deployment["metadata"]["uid"],
+                                              "controller": True}]},
+            "spec": {"selector": {"matchLabels": {"app": "agent"}},
+                     "template": deployment["spec"]["template"]}})
+        pod = json.loads(pod_yaml("agent-5d4f-x1", "apps"))
+        pod["metadata"]["ownerReferences"] = [{
+            "apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "agent-5d4f",
+            "uid": replica_set["metadata"]["uid"], "controller": True}]
+        self.kubectl("apply", "-f", "-", input_text=json.dumps(pod))
+
+        self.kubectl("apply", "-f", "-", input_text=policy_yaml("restart", "restart", self.proxy,
+                                                                self.target, restart=True))
+        self.kubectl("label", "namespace", "apps", "agentproxy.io/inject=restart")
+        path = "/apis/apps/v1/namespaces/apps/deployments/agent"
+        restarted = self.wait("the Deployment restarted", lambda: (lambda d: d if d["spec"][
+            "template"]["metadata"].get("annotations", {}).get(
+            "agentproxy.io/restarted-for-hash") else None)(self.get(path)))
+        generation = restarted["metadata"]["generation"]
+        self.assertEqual(generation, deployment["metadata"]["generation"] + 1)
+        self.assertIn("agentproxy.io/restartedAt",
+                      restarted["spec"]["template"]["metadata"]["annotations"])
+        events = self.kubectl("get", "events", "-A", "--field-selector",
+                              "reason=WorkloadRestarted", "-o", "json").stdout
+        self.assertIn("Deployment apps/agent", events)
+
+        # No kubelet replaces the pod, so it stays stale; neither time nor a new leader restarts
+        # the Deployment again for the same injection.
+        self.operator.stop()
+        type(self).operator = Operator(self.server, webhook_port=self.webhook_port)
+        self.wait("the new operator reconciling", lambda: self.status("restart").get(
+            "stalePods") == 1 and "reconciling ProxyPolicies" in self.operator.log())
+        time.sleep(3)
+        self.assertEqual(self.get(path)["metadata"]["generation"], generation)
+
+    def test_bad_requests_are_refused_and_the_webhook_keeps_serving(self):
+        bundle = base64.b64decode(self.wait_ca_bundle()).decode()
+        context = ssl.create_default_context(cadata=bundle)
+
+        def post(body, content_type="application/json", path="/mutate-v1-pod"):
+            with socket.create_connection(("127.0.0.1", self.webhook_port), timeout=5) as raw:
+                with context.wrap_socket(raw, server_hostname=f"{SERVICE}.{NS}.svc") as tls:
+                    head = (f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: {content_type}\r\n"
+                            f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n")
+                    tls.sendall(head.encode())
+                    try:
+                        tls.sendall(body)
+                    except OSError:
+                        pass  # the server may answer 413 and close before reading it all
+                    answer = b""
+                    while True:
+                        try:
+                            chunk = tls.recv(65536)
+                        except (OSError, ssl.SSLError):
+                            break
+                        if not chunk:
+                            break
+                        answer += chunk
+            return int(answer.split(b" ", 2)[1]), answer
+
+        self.assertEqual(post(b'{"apiVersion": "admission.k8s.io/v1", "kind": "Admiss')[0], 400)
+        self.assertEqual(post(b"{}", content_type="text/plain")[0], 415)
+        self.assertEqual(post(b"{}", path="/other")[0], 404)
+        self.assertEqual(post(b"x" * (10 * 1024 * 1024))[0], 413)
+        code, answer = post(json.dumps({
+            "apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+            "request": {"uid": "u1", "operation": "CREATE", "namespace": "x",
+                        "object": {"apiVersion": "v1", "kind": "ConfigMap"}}}).encode())
+        self.assertEqual(code, 200)
+        self.assertIn(b'"allowed":false', answer)
+        self.namespace("still", "still")
+        self.assertIsNotNone(self.try_create_pod("still-works", "still"))
+        self.assertIsNone(self.operator.process.poll())
+
+
+class CertManagerModeTest(unittest.TestCase):
+    """--webhook-cert-dir: certificates mounted from a Secret cert-manager keeps (here, files
+    written by the test), reloaded when they change; the caBundle is left to cert-manager."""
+
+    def setUp(self):
+        self.lab = ProxyLab()
+        self.addCleanup(self.lab.stop)
+        self.server = ApiServer()
+        self.addCleanup(self.server.stop)
+        self.dir = tempfile.mkdtemp(prefix="agentproxy-certdir-")
+        self.certs = os.path.join(self.dir, "tls")
+        os.makedirs(self.certs)
+
+    def issue(self, name):
+        """A new CA and serving certificate, swapped in as the kubelet does: a new directory,
+        then one rename."""
+        ca = make_ca(self.dir, name + "-ca")
+        cert, key = make_serving_cert(self.dir, name, ca, dns_names=(f"{SERVICE}.{NS}.svc",),
+                                      ips=())
+        staging = os.path.join(self.dir, name + "-files")
+        os.makedirs(staging)
+        for source, target in ((cert, "tls.crt"), (key, "tls.key")):
+            with open(source, "rb") as src, open(os.path.join(staging, target), "wb") as dst:
+                dst.write(src.read())
+        link = os.path.join(self.dir, "current")
+        os.symlink(staging, link + ".new")
+        os.replace(link + ".new", link)
+        with open(ca[0], "rb") as handle:
+            return base64.b64encode(handle.read()).decode()
+
+    def test_mounted_certificates_are_served_and_reloaded(self):
+        kubectl, lab = self.server.kubectl, self.lab.env
+        kubectl("apply", "-f", CRD)
+        kubectl("create", "namespace", NS)
+        kubectl("-n", NS, "create", "configmap", "mgmt-ca",
+                f"--from-file=ca.crt={lab['LAB_TARGET_CA']}")
+        kubectl("-n", NS, "create", "configmap", "corp-ca",
+                f"--from-file=ca.crt={lab['LAB_SQUID_BUMP_CA']}")
+        kubectl("-n", NS, "create", "secret", "generic", "proxy-auth",
+                "--from-literal=username=agent", "--from-literal=password=secret")
+        bundle = self.issue("first")
+        port = free_port()
+        self.server.ok("POST", "/_test/services", {"namespace": NS, "name": SERVICE,
+                                                   "port": port})
+        self.server.ok("POST", MWC, {
+            "apiVersion": "admissionregistration.k8s.io/v1",
+            "kind": "MutatingWebhookConfiguration", "metadata": {"name": "agentproxy"},
+            "webhooks": [{
+                "name": "pods.agentproxy.io", "admissionReviewVersions": ["v1"],
+                "sideEffects": "None", "failurePolicy": "Fail",
+                "clientConfig": {"service": {"namespace": NS, "name": SERVICE,
+                                             "path": "/mutate-v1-pod"}, "caBundle": bundle},
+                "rules": [{"apiGroups": [""], "apiVersions": ["v1"], "operations": ["CREATE"],
+                           "resources": ["pods"]}]}]})
+        operator = Operator(self.server, "--webhook-cert-dir",
+                            os.path.join(self.dir, "current"), webhook_port=port)
+        self.addCleanup(operator.stop)
+        kubectl("create", "namespace", "cm")
+        kubectl("label", "namespace", "cm", "agentproxy.io/inject=cm")
+        kubectl("apply", "-f", "-", input_text=policy_yaml("cm", "cm", lab["LAB_SQUID"],
+                                                           lab["LAB_TARGET"]))
+
+        def admitted(name):
+            def attempt():
+                result = kubectl("apply", "-f", "-", input_text=pod_yaml(name, "cm"), check=False)
+                if result.returncode != 0:
+                    return None
+                status, pod, _ = self.server.request("GET", f"/api/v1/namespaces/cm/pods/{name}")
+                return pod if status == 200 else None
+            try:
+                return wait_for(attempt, timeout=20, interval=0.3)
+            except AssertionError:
+                self.fail(f"{name} never admitted; operator log:\n{operator.log()[-4000:]}")
+
+        pod = admitted("before")
+        self.assertEqual(pod["metadata"]["annotations"]["agentproxy.io/policy"], "cm")
+        # cert-manager's business: no Secret of the operator's own, caBundle untouched.
+        status, _, _ = self.server.request(
+            "GET", f"/api/v1/namespaces/{NS}/secrets/agentproxy-webhook-tls")
+        self.assertEqual(status, 404)
+        config = self.server.ok("GET", MWC + "/agentproxy")
+        self.assertEqual(config["webhooks"][0]["clientConfig"]["caBundle"], bundle)
+
+        # Renewal with a new CA: new files, cert-manager's injector updates the caBundle.
+        renewed = self.issue("second")
+        self.server.ok("PATCH", MWC + "/agentproxy",
+                       [{"op": "replace", "path": "/webhooks/0/clientConfig/caBundle",
+                         "value": renewed}], content_type="application/json-patch+json")
+        pod = admitted("after")
+        self.assertEqual(pod["metadata"]["annotations"]["agentproxy.io/policy"], "cm")
+        self.assertIn('"webhook serving certificate loaded"', operator.log())
+        self.assertIsNone(operator.process.poll())
+
+
+if __name__ == "__main__":
+    unittest.main()
