@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Quick-start command 1: installs what is missing, builds, brings up a proxy lab on 127.0.0.1,
-# runs `agentproxy probe` through each proxy as a user would from a laptop, then runs the
-# operator against the test API server and shows the result with kubectl.
+# runs `agentproxy probe` through each proxy as a user would from a laptop, then installs the
+# chart with helm into the test API server, runs the operator, applies a Supported, a Warn and
+# an Unsupported ProxyPolicy and creates an agent pod, showing each result with kubectl.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -48,41 +49,114 @@ echo "==> summary (exit status: 0 Supported, 1 Warn, 2 Unsupported)"
 printf '    %s\n' "${summary[@]}"
 
 echo
-echo "==> the operator: the test API server stands in for Kubernetes; agentproxy run and kubectl"
+echo "==> the operator: helm install into the test API server (a stand-in for Kubernetes),"
+echo "    the operator run as a local process in place of its Deployment (no kubelet runs pods here)"
 start_apiserver "$root"
 trap 'stop_pid "${OPERATOR_PID:-}"; stop_apiserver; stop_lab' EXIT
-kubectl apply -f crds/ | sed 's/^/    /'
-kubectl create namespace agentproxy-system >/dev/null
+echo "    \$ helm install agentproxy charts/agentproxy -n agentproxy-system --create-namespace"
+helm install agentproxy charts/agentproxy -n agentproxy-system --create-namespace --wait=false \
+  | sed -n '1,/^NOTES/p' | grep -v '^NOTES' | sed 's/^/    /'
+# What kube-proxy would do: the webhook Service reaches the local operator.
+webhook_port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+echo "{\"namespace\": \"agentproxy-system\", \"name\": \"agentproxy-webhook\", \"port\": $webhook_port}" \
+  | kubectl create --raw /_test/services -f - >/dev/null
+POD_NAMESPACE=agentproxy-system POD_NAME=agentproxy-local "$agentproxy" run --leader-elect \
+  --metrics-addr 0 --health-addr 0 --webhook-addr "127.0.0.1:$webhook_port" \
+  >"$API_WORK/operator.log" 2>&1 &
+OPERATOR_PID=$!
+printf '    waiting for the operator to lead and write the webhook caBundle'
+for _ in $(seq 150); do
+  [[ -n $(kubectl get mutatingwebhookconfiguration agentproxy \
+    -o jsonpath='{.webhooks[0].clientConfig.caBundle}' 2>/dev/null) ]] && break
+  printf .
+  sleep 0.2
+done
+echo " done"
+
 kubectl -n agentproxy-system create configmap mgmt-ca --from-file=ca.crt="$LAB_TARGET_CA" >/dev/null
 kubectl -n agentproxy-system create configmap squid-bump-ca --from-file=ca.crt="$LAB_SQUID_BUMP_CA" >/dev/null
 kubectl -n agentproxy-system create configmap mitm-ca --from-file=ca.crt="$LAB_INTERCEPTOR_CA" >/dev/null
-policy() {  # name proxy trust-configmap(optional)
+policy() {  # name proxy trust-configmap(optional) namespace-label-value
   cat <<YAML
 apiVersion: agentproxy.io/v1alpha1
 kind: ProxyPolicy
 metadata: {name: $1}
 spec:
-  proxy: {httpsProxy: "$2"}
+  proxy: {httpsProxy: "$2", noProxy: [".corp.example"]}
 $([[ -n ${3:-} ]] && printf '  trust:\n    caBundles: [{configMapRef: {namespace: agentproxy-system, name: %s, key: ca.crt}}]\n' "$3")
   targets:
     - address: "$LAB_INGRESS"
       serverName: $LAB_SERVER_NAME
       serverCA: {configMapRef: {namespace: agentproxy-system, name: mgmt-ca, key: ca.crt}}
       websocketPath: $LAB_WEBSOCKET_PATH
+  selector:
+    namespaceSelector: {matchLabels: {agentproxy.io/inject: $4}}
+    podSelector: {matchLabels: {app: agent}}
 ---
 YAML
 }
-{ policy corp-squid "$LAB_SQUID"; policy corp-mitm "$LAB_INTERCEPTOR" mitm-ca
-  policy corp-squid-bump "$LAB_SQUID_BUMP" squid-bump-ca; } | kubectl apply -f - | sed 's/^/    /'
-"$agentproxy" run --metrics-addr 0 --health-addr 0 >"$API_WORK/operator.log" 2>&1 &
-OPERATOR_PID=$!
-for _ in $(seq 100); do
+echo
+echo "    \$ kubectl apply -f policies.yaml   # a plain Squid, mitmproxy (TLS interception), Squid with SSL bump"
+{ policy corp-squid "$LAB_SQUID" "" corp-squid; policy corp-mitm "$LAB_INTERCEPTOR" mitm-ca corp-mitm
+  policy corp-squid-bump "$LAB_SQUID_BUMP" squid-bump-ca corp-squid-bump; } \
+  | kubectl apply -f - | sed 's/^/    /'
+printf '    waiting for the three classifications'
+for _ in $(seq 150); do
   classes=$(kubectl get proxypolicies -o jsonpath='{range .items[*]}{.status.classification}{" "}{end}')
   [[ $(wc -w <<<"$classes") -eq 3 ]] && break
+  printf .
   sleep 0.2
 done
+echo " done"
+echo
 echo "    \$ kubectl get proxypolicies"
 kubectl get proxypolicies | sed 's/^/    /'
 echo
 echo "    \$ kubectl describe proxypolicy corp-squid-bump"
 kubectl describe proxypolicy corp-squid-bump | sed 's/^/    /'
+
+echo
+echo "==> an agent pod in a namespace that corp-squid selects: the webhook injects it"
+echo "    \$ kubectl create namespace agents; kubectl label namespace agents agentproxy.io/inject=corp-squid"
+kubectl create namespace agents >/dev/null
+kubectl label namespace agents agentproxy.io/inject=corp-squid >/dev/null
+for _ in $(seq 100); do  # the CA bundle copy is in place before pods need it
+  kubectl -n agents get configmap agentproxy-ca-corp-squid >/dev/null 2>&1 && break
+  sleep 0.1
+done
+echo "    \$ kubectl -n agents apply -f agent-pod.yaml   # a pod labelled app=agent, one container"
+kubectl -n agents apply -f - >/dev/null <<'YAML'
+apiVersion: v1
+kind: Pod
+metadata: {name: agent, labels: {app: agent}}
+spec:
+  containers: [{name: agent, image: "agent:1.0"}]
+YAML
+echo "    \$ kubectl -n agents get pod agent -o yaml   # what the webhook injected"
+kubectl -n agents get pod agent -o json | /usr/bin/python3 -c "$(cat <<'PY'
+import json, sys
+pod = json.load(sys.stdin)
+container = pod["spec"]["containers"][0]
+print("    metadata.annotations:")
+for key, value in sorted(pod["metadata"].get("annotations", {}).items()):
+    if key.startswith("agentproxy.io/"):
+        print(f"      {key}: {value}")
+print("    containers[0].env:")
+for e in container.get("env", []):
+    value = e["value"] if "value" in e else json.dumps(e["valueFrom"])
+    print(f"      {e['name']}={value}")
+print("    containers[0].volumeMounts:")
+for m in container.get("volumeMounts", []):
+    print(f"      {m['name']} at {m['mountPath']} (readOnly: {m.get('readOnly', False)})")
+print("    volumes:")
+for v in pod["spec"].get("volumes", []):
+    print(f"      {v['name']}: {json.dumps({k: x for k, x in v.items() if k != 'name'})}")
+PY
+)"
+echo
+echo "    \$ kubectl get proxypolicy corp-squid   # INJECTED counts pods running with the current injection"
+for _ in $(seq 50); do
+  [[ $(kubectl get proxypolicy corp-squid -o jsonpath='{.status.injectedPods}') == 1 ]] && break
+  sleep 0.2
+done
+kubectl get proxypolicy corp-squid | sed 's/^/    /'
