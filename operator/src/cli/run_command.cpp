@@ -192,6 +192,7 @@ int runOperator(const std::vector<std::string>& args) {
   }
 
   Shutdown shutdown;
+  std::atomic<bool> stopping{false};  // a stop signal, not a lost lease, ends leading
   runtime::MetricsRegistry metrics;
   auto& leader = metrics.gauge("agentproxy_leader", "1 while this replica leads.");
   leader.withLabels({}).set(0);
@@ -338,6 +339,10 @@ int runOperator(const std::vector<std::string>& args) {
     };
     callbacks.onStoppedLeading = [&] {
       leader.withLabels({}).set(0);
+      if (stopping) {
+        log.info("leadership released", {{"identity", options.identity}});
+        return;
+      }
       log.warn("leadership lost", {{"identity", options.identity}});
       shutdown.request(1);
     };
@@ -353,6 +358,7 @@ int runOperator(const std::vector<std::string>& args) {
   }
 
   int exitCode = shutdown.wait();
+  stopping = true;
   policies.stop();  // drain the work in flight before giving the lease away
   if (certificates) certificates->stop();
   {
