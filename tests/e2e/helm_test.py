@@ -21,7 +21,9 @@ def policy(name, proxy, target, ca=None, inject=None):
                          "serverCA": {"configMapRef": {"namespace": NS, "name": "mgmt-ca",
                                                        "key": "ca.crt"}}}],
             "selector": {"namespaceSelector": {"matchLabels": {
-                "agentproxy.io/inject": inject or name}}}}
+                "agentproxy.io/inject": inject or name}}},
+            # A loaded CI machine can make mitmproxy (Python) slow to answer: be patient.
+            "probe": {"timeout": "20s"}}
     if ca:
         spec["trust"] = {"caBundles": [{"configMapRef": {"namespace": NS, "name": ca,
                                                           "key": "ca.crt"}}]}
@@ -50,7 +52,9 @@ class HelmInstallTest(unittest.TestCase):
             return wait_for(predicate, timeout=timeout, interval=0.2)
         except AssertionError:
             log = self.operator.log()[-6000:] if self.operator else ""
-            self.fail(f"{what} never happened; operator log:\n{log}")
+            policies = self.server.kubectl("get", "proxypolicies", "-o", "json", check=False)
+            self.fail(f"{what} never happened; policies:\n{policies.stdout}\n"
+                      f"operator log:\n{log}")
 
     def test_install_use_upgrade_uninstall(self):
         kubectl, lab = self.server.kubectl, self.lab.env
@@ -81,7 +85,7 @@ class HelmInstallTest(unittest.TestCase):
         for p in policies:
             kubectl("apply", "-f", "-", input_text=json.dumps(p))
         expected = {"plain": "Supported", "mitm": "Warn", "bump": "Unsupported"}
-        self.wait("the three classifications", lambda: all(
+        self.wait("the three classifications", timeout=60, predicate=lambda: all(
             (self.get(f"/apis/agentproxy.io/v1alpha1/proxypolicies/{n}") or {}).get(
                 "status", {}).get("classification") == c for n, c in expected.items()))
         table = kubectl("get", "proxypolicies").stdout
