@@ -2,6 +2,8 @@
 #include "webhook/admission_server.h"
 
 #include <arpa/inet.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -14,12 +16,12 @@
 #include <sys/time.h>
 #include <unistd.h>
 
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
-
+#include <algorithm>
+#include <array>
 #include <atomic>
 #include <cctype>
 #include <chrono>
+#include <cstdio>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -71,8 +73,7 @@ Credentials makeCertificate(const std::string& commonName, const Credentials* is
   X509_gmtime_adj(X509_getm_notAfter(cert.get()), 86400);
   X509_set_pubkey(cert.get(), key.get());
   X509_NAME_add_entry_by_txt(X509_get_subject_name(cert.get()), "CN", MBSTRING_ASC,
-                             reinterpret_cast<const unsigned char*>(commonName.c_str()), -1, -1,
-                             0);
+                             reinterpret_cast<const unsigned char*>(commonName.c_str()), -1, -1, 0);
 
   std::unique_ptr<X509, decltype(&X509_free)> issuerCert(nullptr, X509_free);
   std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)> issuerKey(nullptr, EVP_PKEY_free);
@@ -81,8 +82,7 @@ Credentials makeCertificate(const std::string& commonName, const Credentials* is
         BIO_new_mem_buf(issuer->certPem.data(), static_cast<int>(issuer->certPem.size())),
         BIO_free);
     std::unique_ptr<BIO, decltype(&BIO_free)> keyBio(
-        BIO_new_mem_buf(issuer->keyPem.data(), static_cast<int>(issuer->keyPem.size())),
-        BIO_free);
+        BIO_new_mem_buf(issuer->keyPem.data(), static_cast<int>(issuer->keyPem.size())), BIO_free);
     issuerCert.reset(PEM_read_bio_X509(certBio.get(), nullptr, nullptr, nullptr));
     issuerKey.reset(PEM_read_bio_PrivateKey(keyBio.get(), nullptr, nullptr, nullptr));
     if (!issuerCert || !issuerKey) throw std::runtime_error("issuer: " + openSslError());
@@ -129,9 +129,9 @@ struct HttpAnswer {
 
 struct ClientOptions {
   int minVersion = TLS1_2_VERSION;
-  int maxVersion = 0;            // 0: the highest
-  bool lowSecurity = false;      // allow what Debian's defaults forbid (TLS 1.0/1.1, SHA-1)
-  std::string trustedCaPem;      // empty: no verification
+  int maxVersion = 0;        // 0: the highest
+  bool lowSecurity = false;  // allow what Debian's defaults forbid (TLS 1.0/1.1, SHA-1)
+  std::string trustedCaPem;  // empty: no verification
 };
 
 class TlsClient {
@@ -159,7 +159,8 @@ class TlsClient {
       SSL_CTX_set_verify(context_, SSL_VERIFY_PEER, nullptr);
     }
     ssl_ = SSL_new(context_);
-    if (!options.trustedCaPem.empty()) X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl_), "127.0.0.1");
+    if (!options.trustedCaPem.empty())
+      X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl_), "127.0.0.1");
     SSL_set_fd(ssl_, fd_);
     if (SSL_connect(ssl_) != 1) {
       std::string reason = openSslError();
@@ -193,7 +194,8 @@ class TlsClient {
   // False when the connection broke.
   bool send(std::string_view bytes) {
     while (!bytes.empty()) {
-      int n = SSL_write(ssl_, bytes.data(), static_cast<int>(std::min<size_t>(bytes.size(), 1 << 20)));
+      int n =
+          SSL_write(ssl_, bytes.data(), static_cast<int>(std::min<size_t>(bytes.size(), 1 << 20)));
       if (n <= 0) return false;
       bytes.remove_prefix(static_cast<size_t>(n));
     }
@@ -214,9 +216,8 @@ class TlsClient {
       size_t lineStart = head.find("\r\n");
       while (lineStart != std::string::npos) {
         size_t next = head.find("\r\n", lineStart + 2);
-        std::string line = head.substr(lineStart + 2, next == std::string::npos
-                                                           ? std::string::npos
-                                                           : next - lineStart - 2);
+        std::string line = head.substr(
+            lineStart + 2, next == std::string::npos ? std::string::npos : next - lineStart - 2);
         auto colon = line.find(':');
         std::string name = line.substr(0, colon);
         for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
@@ -224,9 +225,8 @@ class TlsClient {
         lineStart = next;
       }
       if (answer.status == 100 && skipContinue) continue;
-      size_t length = answer.headers.count("content-length")
-                          ? std::stoul(answer.headers["content-length"])
-                          : 0;
+      size_t length =
+          answer.headers.count("content-length") ? std::stoul(answer.headers["content-length"]) : 0;
       while (buffer_.size() < length) {
         if (!fill()) return {};
       }
@@ -373,10 +373,11 @@ TEST_F(AdmissionServerTest, PostReachesTheHandlerAndTheConnectionIsKeptAlive) {
 TEST_F(AdmissionServerTest, TheApiServersQueryStringIsIgnored) {
   TlsClient client(server_->port());
   EXPECT_EQ(client.roundTrip(post("/mutate-v1-pod?timeout=10s", kReview)).status, 200);
-  EXPECT_EQ(client.roundTrip(post("/mutate-v1-pod?timeout=10s", kReview,
-                                  "application/json; charset=utf-8"))
-                .status,
-            200);
+  EXPECT_EQ(
+      client
+          .roundTrip(post("/mutate-v1-pod?timeout=10s", kReview, "application/json; charset=utf-8"))
+          .status,
+      200);
   EXPECT_EQ(recorder_.bodies().size(), 2u);
 }
 
@@ -435,7 +436,8 @@ TEST_F(AdmissionServerTest, TooLargeIsAnsweredBeforeTheBodyWithExpectContinue) {
   TlsClient small(server_->port());
   ASSERT_TRUE(small.send(
       "POST /mutate-v1-pod HTTP/1.1\r\nHost: webhook.test\r\nContent-Type: application/json\r\n"
-      "Content-Length: " + std::to_string(kReview.size()) + "\r\nExpect: 100-continue\r\n\r\n"));
+      "Content-Length: " +
+      std::to_string(kReview.size()) + "\r\nExpect: 100-continue\r\n\r\n"));
   EXPECT_EQ(small.read(false).status, 100);
   ASSERT_TRUE(small.send(kReview));
   EXPECT_EQ(small.read().status, 200);
@@ -526,8 +528,7 @@ TEST_F(AdmissionServerTest, BadCredentialsAreRefusedAndTheOldOnesKept) {
     }
     return "accepted";
   };
-  EXPECT_THAT(refusal("not a certificate", credentials_.keyPem),
-              HasSubstr("no PEM certificate"));
+  EXPECT_THAT(refusal("not a certificate", credentials_.keyPem), HasSubstr("no PEM certificate"));
   EXPECT_THAT(refusal(credentials_.certPem, "not a key"), HasSubstr("private key"));
   EXPECT_THAT(refusal(credentials_.certPem, other.keyPem), HasSubstr("does not match"));
   std::string corrupt = credentials_.certPem;
@@ -543,7 +544,9 @@ TEST(AdmissionServer, ServesTheWholeChainAndVerifiesAgainstItsCa) {
   Credentials ca = makeCertificate("webhook-ca", nullptr, true);
   Credentials leaf = makeCertificate("agentproxy-webhook.agentproxy-system.svc", &ca);
   AdmissionServer server("127.0.0.1:0", leaf.certPem + ca.certPem, leaf.keyPem,
-                         [](std::string_view) { return AdmissionHttpResponse{200, "{}"}; });
+                         [](std::string_view) {
+                           return AdmissionHttpResponse{200, "{}"};
+                         });
   ClientOptions verifying;
   verifying.trustedCaPem = ca.certPem;
   TlsClient client(server.port(), verifying);
@@ -560,8 +563,7 @@ TEST(AdmissionServer, RefusesBadAddressesAndCredentialsAtConstruction) {
   auto handler = [](std::string_view) { return AdmissionHttpResponse{}; };
   EXPECT_THROW(AdmissionServer("9443", credentials.certPem, credentials.keyPem, handler),
                std::invalid_argument);
-  EXPECT_THROW(AdmissionServer("127.0.0.1:99999", credentials.certPem, credentials.keyPem,
-                               handler),
+  EXPECT_THROW(AdmissionServer("127.0.0.1:99999", credentials.certPem, credentials.keyPem, handler),
                std::invalid_argument);
   EXPECT_THROW(AdmissionServer("::1:9443", credentials.certPem, credentials.keyPem, handler),
                std::invalid_argument);
@@ -587,8 +589,10 @@ TEST(AdmissionServer, SlowClientsDoNotPinTheOnlyThreadAndAreCutOff) {
   Credentials credentials = makeCertificate("webhook");
   AdmissionServer server(
       "127.0.0.1:0", credentials.certPem, credentials.keyPem,
-      [](std::string_view) { return AdmissionHttpResponse{200, "{}"}; }, 1,
-      AdmissionServer::kDefaultBodyLimit, 300ms);
+      [](std::string_view) {
+        return AdmissionHttpResponse{200, "{}"};
+      },
+      1, AdmissionServer::kDefaultBodyLimit, 300ms);
   // One client stops halfway through its header, another never starts its handshake.
   TlsClient slow(server.port());
   ASSERT_TRUE(slow.send("POST /mutate-v1-pod HTTP/1.1\r\nHost: web"));
@@ -610,7 +614,9 @@ TEST(AdmissionServer, SlowClientsDoNotPinTheOnlyThreadAndAreCutOff) {
 TEST(AdmissionServer, GarbageFromTheNetworkIsAnsweredOrDroppedAndServingGoesOn) {
   Credentials credentials = makeCertificate("webhook");
   AdmissionServer server("127.0.0.1:0", credentials.certPem, credentials.keyPem,
-                         [](std::string_view) { return AdmissionHttpResponse{200, "{}"}; });
+                         [](std::string_view) {
+                           return AdmissionHttpResponse{200, "{}"};
+                         });
   {
     // Plain HTTP to the TLS port: the handshake fails and the connection is closed.
     int fd = TlsClient::connectTcp(server.port());
@@ -648,9 +654,10 @@ TEST(AdmissionServer, GarbageFromTheNetworkIsAnsweredOrDroppedAndServingGoesOn) 
 
 TEST(AdmissionServer, StopIsPromptWithConnectionsOpen) {
   Credentials credentials = makeCertificate("webhook");
-  auto server = std::make_unique<AdmissionServer>(
-      "127.0.0.1:0", credentials.certPem, credentials.keyPem,
-      [](std::string_view) { return AdmissionHttpResponse{200, "{}"}; });
+  auto server = std::make_unique<AdmissionServer>("127.0.0.1:0", credentials.certPem,
+                                                  credentials.keyPem, [](std::string_view) {
+                                                    return AdmissionHttpResponse{200, "{}"};
+                                                  });
   uint16_t port = server->port();
   TlsClient idle(port);
   ASSERT_EQ(idle.roundTrip(post("/mutate-v1-pod", "{}")).status, 200);
@@ -673,8 +680,9 @@ TEST(AdmissionServer, StopIsPromptWithConnectionsOpen) {
 TEST(AdmissionServer, RotatesAndStopsWhileClientsAreBusy) {
   Credentials first = makeCertificate("webhook-0");
   auto server = std::make_unique<AdmissionServer>(
-      "127.0.0.1:0", first.certPem, first.keyPem,
-      [](std::string_view body) { return AdmissionHttpResponse{200, std::string(body)}; });
+      "127.0.0.1:0", first.certPem, first.keyPem, [](std::string_view body) {
+        return AdmissionHttpResponse{200, std::string(body)};
+      });
   uint16_t port = server->port();
   std::atomic<bool> done{false};
   std::atomic<int> answered{0};

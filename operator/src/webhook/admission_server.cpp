@@ -36,6 +36,11 @@ namespace http = beast::http;
 namespace ssl = asio::ssl;
 using tcp = asio::ip::tcp;
 using ErrorCode = boost::system::error_code;
+// Sockets and timers bound to their io_context's own executor type rather than the
+// type-erased any_io_executor, which costs a little on every operation.
+using Executor = asio::io_context::executor_type;
+using Socket = asio::basic_stream_socket<tcp, Executor>;
+using TcpStream = beast::basic_stream<tcp, Executor, beast::unlimited_rate_policy>;
 
 // Far above what the API server sends (a dozen short headers), far below memory trouble.
 constexpr std::size_t kHeaderLimit = 16 * 1024;
@@ -259,7 +264,7 @@ struct Reply {
 // an error, or a deadline. Lives as long as an operation of its own is pending.
 class Session : public std::enable_shared_from_this<Session> {
  public:
-  Session(tcp::socket socket, std::shared_ptr<ssl::context> tls,
+  Session(Socket socket, std::shared_ptr<ssl::context> tls,
           std::shared_ptr<const Settings> settings)
       : tls_(std::move(tls)), settings_(std::move(settings)), stream_(std::move(socket), *tls_) {}
 
@@ -274,7 +279,7 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
  private:
-  beast::tcp_stream& tcpStream() { return beast::get_lowest_layer(stream_); }
+  TcpStream& tcpStream() { return beast::get_lowest_layer(stream_); }
 
   void readHeader() {
     parser_.emplace();
@@ -407,7 +412,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   std::shared_ptr<ssl::context> tls_;  // before stream_, which uses it
   std::shared_ptr<const Settings> settings_;
-  beast::ssl_stream<beast::tcp_stream> stream_;
+  beast::ssl_stream<TcpStream> stream_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   std::optional<http::response<http::empty_body>> continue_;
@@ -460,7 +465,7 @@ struct AdmissionServer::Impl {
 
   void accept() {
     asio::io_context& io = *contexts[nextContext++ % contexts.size()];
-    acceptor->async_accept(io, [this, &io](const ErrorCode& ec, tcp::socket socket) {
+    acceptor->async_accept(io, [this, &io](const ErrorCode& ec, Socket socket) {
       if (ec == asio::error::operation_aborted) return;
       if (!ec) {
         try {
