@@ -260,6 +260,8 @@ int runOperator(const std::vector<std::string>& args) {
         *client, log, certOptions, [&, handler](const std::string& cert, const std::string& key) {
           std::lock_guard lock(webhookMutex);
           if (webhookServer) {
+            // Throws (keeping the old certificate) for a PEM it cannot use: the certificate
+            // check logs it and tries again.
             webhookServer->setCredentials(cert, key);
             return;
           }
