@@ -258,6 +258,11 @@ class SemanticsTest(ServerTestCase):
         counts = self.server.ok("GET", "/_test/requests")
         self.assertEqual(counts["counts"][f"PATCH {CM}/counted"], 2)
         self.assertEqual(counts["verbs"]["patch"], 2)
+        # What benchmarks split the time by: the time taken per method and path, connections.
+        self.assertGreater(counts["seconds"][f"PATCH {CM}/counted"], 0)
+        self.assertIn(f"PATCH {CM}/counted", counts["cpuSeconds"])
+        # The harness connects for each request: 3 counted ones, and this GET.
+        self.assertEqual(counts["connections"], 4)
 
     def test_table_rendering_of_custom_resources(self):
         self.server.ok("POST", PP, policy("tabled"))

@@ -11,7 +11,11 @@ Admin endpoints (same bearer token; never subject to faults, not counted):
                          "failNext": {"count": N, "code": 429|500|..., "retryAfter": S},
                          "latencyMs": N}                 -> current fault state
   GET  /_test/requests  {"total": n, "counts": {"PATCH /apis/...": n}, "verbs": {"patch": n},
-                         "webhookCalls": {"hook.name": n}}
+                         "seconds": {"PATCH /apis/...": s}, "cpuSeconds": {...},
+                         "connections": n, "webhookCalls": {"hook.name": n}}
+                        seconds: the wall time the server took to answer (watches excluded),
+                        cpuSeconds: the CPU time of the answering thread, per method and path;
+                        connections: TLS connections accepted
   DELETE /_test/requests resets the counts
   POST /_test/services  {"namespace": NS, "name": NAME, "port": PORT} maps a Service used by
                         webhook clientConfig.service to 127.0.0.1:PORT
@@ -81,21 +85,41 @@ class RequestLog:
         self.lock = threading.Lock()
         self.counts = collections.Counter()
         self.verbs = collections.Counter()
+        self.seconds = collections.Counter()
+        self.cpu_seconds = collections.Counter()
+        self.connections = 0
+
+    def connected(self):
+        with self.lock:
+            self.connections += 1
 
     def record(self, method, path, verb):
+        """Counts a request; returns its key for timed()."""
+        key = f"{method} {path}"
         with self.lock:
-            self.counts[f"{method} {path}"] += 1
+            self.counts[key] += 1
             self.verbs[verb] += 1
+        return key
+
+    def timed(self, key, wall, cpu):
+        with self.lock:
+            self.seconds[key] += wall
+            self.cpu_seconds[key] += cpu
 
     def snapshot(self, webhook_calls):
         with self.lock:
             return {"total": sum(self.counts.values()), "counts": dict(self.counts),
-                    "verbs": dict(self.verbs), "webhookCalls": dict(webhook_calls)}
+                    "verbs": dict(self.verbs), "seconds": dict(self.seconds),
+                    "cpuSeconds": dict(self.cpu_seconds), "connections": self.connections,
+                    "webhookCalls": dict(webhook_calls)}
 
     def reset(self):
         with self.lock:
             self.counts.clear()
             self.verbs.clear()
+            self.seconds.clear()
+            self.cpu_seconds.clear()
+            self.connections = 0
 
 
 class App:
@@ -205,6 +229,16 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self._dispatch("DELETE")
 
     def _dispatch(self, method):
+        started, cpu_started = time.perf_counter(), time.thread_time()
+        self._timed_key = None   # set by _record for counted requests other than watches
+        try:
+            self._dispatch_timed(method)
+        finally:
+            if self._timed_key:
+                self.app.requests.timed(self._timed_key, time.perf_counter() - started,
+                                        time.thread_time() - cpu_started)
+
+    def _dispatch_timed(self, method):
         url = urllib.parse.urlsplit(self.path)
         params = {k: v[-1] for k, v in urllib.parse.parse_qs(url.query).items()}
         path = url.path.rstrip("/") or "/"
@@ -328,7 +362,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self._resource(method, rtype, namespace, name, subresource, Request(params))
 
     def _record(self, method, path, verb):
-        self.app.requests.record(method, path, verb)
+        key = self.app.requests.record(method, path, verb)
+        self._timed_key = key if verb != "watch" else None
 
     def _resource(self, method, rtype, namespace, name, subresource, request):
         api = self.app.api
@@ -461,6 +496,7 @@ class Server(http.server.ThreadingHTTPServer):
         # Headers and body leave in separate writes; without TCP_NODELAY, Nagle's algorithm
         # and the client's delayed ACK add about 40 ms to every answer.
         request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.app.requests.connected()
         try:
             request.do_handshake()
         except OSError:
