@@ -15,7 +15,8 @@ and the split says whose CPU it is).
 Completion is observed through a watch, not by listing every policy over and over (a list of
 1,000 policies every 100 ms took much of the test server's time from the operator).
 
-Run: bench/controller_bench.sh [N]"""
+Run: bench/controller_bench.sh [N] [--runs K] [--mode both|running|cold]"""
+import argparse
 import collections
 import os
 import re
@@ -32,7 +33,12 @@ from harness import ApiServer  # noqa: E402
 from load import POLICIES, in_parallel, policy_doc  # noqa: E402
 from operator_test import CRD, Operator, ProxyLab  # noqa: E402
 
-count = int(sys.argv[1]) if len(sys.argv) > 1 else 1000
+parser = argparse.ArgumentParser(description="controller benchmark")
+parser.add_argument("count", nargs="?", type=int, default=1000)
+parser.add_argument("--runs", type=int, default=1, help="repeat each mode this many times")
+parser.add_argument("--mode", choices=("both", "running", "cold"), default="both")
+args = parser.parse_args()
+count = args.count
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -179,9 +185,10 @@ def report_cpu(cpu, wall):
 def report_operator(metrics, synced):
     probes = metrics["agentproxy_probe_duration_seconds_count"]
     probe_seconds = metrics["agentproxy_probe_duration_seconds_sum"]
+    sync = f"informers synced after {synced:5.2f} s; " if synced is not None else ""
     if probes:
-        print(f"    operator: informers synced after {synced:5.2f} s; {probes:.0f} probes, "
-              f"{1000 * probe_seconds / probes:6.1f} ms each on average (16 at once)")
+        print(f"    operator: {sync}{probes:.0f} probes, {1000 * probe_seconds / probes:6.1f} ms "
+              "each on average (16 at once)")
 
 
 def load_average():
@@ -189,21 +196,8 @@ def load_average():
         return " ".join(handle.read().split()[:3])
 
 
-lab = ProxyLab()
-server = ApiServer()
-operators = []
-try:
-    server.kubectl("apply", "-f", CRD)
-    names = [f"bench-{i:04d}" for i in range(count)]
-    docs = [policy_doc(name, lab.env["LAB_SQUID"], lab.env["LAB_TARGET"]) for name in names]
-    cpu = Cpu({"apiserver": (lambda: [server.info["pid"]], False),
-               "operator": (lambda: [o.process.pid for o in operators[-1:]], False),
-               "proxy lab": (lambda: [lab.process.pid], True),
-               "bench": (lambda: [os.getpid()], False)})
-    print(f"{count} policies, one target each through Squid on loopback "
-          f"(load average before: {load_average()}):")
-
-    # 1. Created at once while the operator runs.
+def run_while_running(server, docs, names, cpu, operators):
+    """Mode 1: the policies are created at once while the operator runs."""
     operator = Operator(server, "--workers", "8")
     operators.append(operator)
     wait_ready(operator, time.monotonic())
@@ -223,16 +217,21 @@ try:
     metrics = operator_metrics(operator)
     operator.stop()
     print(f"  created at once while the operator runs: all have status after {running:5.2f} s "
-          "(target <= 10 s)")
+          f"(target <= 10 s; load average {load_average()})")
     print(f"    the test API server took {created:5.2f} s to create them (16 clients); the "
           f"operator finished {running - created:5.2f} s after the last create")
     print(f"    create -> status per policy: median {lags[len(lags) // 2]:5.2f} s, "
           f"90% {lags[len(lags) * 9 // 10]:5.2f} s, max {lags[-1]:5.2f} s")
-    report_operator(metrics, 0.0)
+    report_operator(metrics, None)
     report_cpu(used, running)
     report_requests(snapshot)
+    print(f"    operator peak RSS {rss:5.1f} MiB (target <= 50 MiB); status writes per policy "
+          f"{writes / len(names):4.2f}")
+    return running, created
 
-    # 2. The operator started with the policies in place.
+
+def run_cold(server, names, cpu, operators):
+    """Mode 2: the operator starts with the policies in place, their status cleared."""
     in_parallel(server, [("PATCH", f"{POLICIES}/{name}/status", {"status": None},
                           "application/merge-patch+json") for name in names])
     watch = StatusWatch(server, names)
@@ -245,20 +244,56 @@ try:
     cold = watch.wait(start)
     used = cpu.stop()
     snapshot = server.ok("GET", "/_test/requests")
-    cold_rss = peak_rss_mib(operator.process.pid)
+    rss = peak_rss_mib(operator.process.pid)
     metrics = operator_metrics(operator)
     operator.stop()
     print(f"  operator started with them in place: all have status after {cold:5.2f} s "
-          "(target <= 10 s)")
+          f"(target <= 10 s; load average {load_average()})")
     report_operator(metrics, synced)
     report_cpu(used, cold)
     report_requests(snapshot)
+    print(f"    operator peak RSS {rss:5.1f} MiB (target <= 50 MiB)")
+    return cold
 
-    print(f"  operator peak RSS {rss:5.1f} MiB and {cold_rss:5.1f} MiB (target <= 50 MiB)")
-    print(f"  status writes per policy {writes / count:4.2f}")
-    print(f"  load average after: {load_average()}")
-finally:
-    for o in operators:
-        o.stop()
-    server.stop()
-    lab.stop()
+
+def main():
+    lab = ProxyLab()
+    server = ApiServer()
+    operators = []
+    try:
+        server.kubectl("apply", "-f", CRD)
+        names = [f"bench-{i:04d}" for i in range(count)]
+        docs = [policy_doc(name, lab.env["LAB_SQUID"], lab.env["LAB_TARGET"]) for name in names]
+        cpu = Cpu({"apiserver": (lambda: [server.info["pid"]], False),
+                   "operator": (lambda: [o.process.pid for o in operators[-1:]], False),
+                   "proxy lab": (lambda: [lab.process.pid], True),
+                   "bench": (lambda: [os.getpid()], False)})
+        print(f"{count} policies, one target each through Squid on loopback "
+              f"(load average before: {load_average()}):")
+        running, cold = [], []
+        for run in range(args.runs):
+            if args.mode != "cold" or run == 0:
+                if run > 0:
+                    server.ok("DELETE", POLICIES)   # the operator is stopped
+                if args.mode == "cold":   # only to have them in place
+                    in_parallel(server, [("POST", POLICIES, d) for d in docs])
+                else:
+                    running.append(run_while_running(server, docs, names, cpu, operators))
+            if args.mode != "running":
+                cold.append(run_cold(server, names, cpu, operators))
+        if running:
+            print("  created while running, all statuses after: " + ", ".join(
+                f"{total:5.2f} s ({total - created:5.2f} s after {created:5.2f} s of creates)"
+                for total, created in running))
+        if cold:
+            print("  operator started with them in place:      " +
+                  ", ".join(f"{t:5.2f} s" for t in cold))
+    finally:
+        for o in operators:
+            o.stop()
+        server.stop()
+        lab.stop()
+
+
+if __name__ == "__main__":
+    main()
