@@ -3,7 +3,8 @@ tests/apiserver/kube_apiserver.py, without the operator, so the two can be told 
 
 N ProxyPolicies (default 1000) are created 16 at a time, listed, their status patched and one
 Event each created, 16 at a time, over HTTPS with one kept-alive connection per client thread
-(as client-go and the operator do). Prints the time and rate of each phase.
+(as client-go and the operator do). Prints the time and rate of each phase and the server
+process' CPU time (steadier than the wall time on a shared machine).
 
 Run: /usr/bin/python3 -B bench/apiserver_bench.py [N] [--profile FILE]
   --profile FILE: the server profiles every connection's thread (CPU time) and writes pstats
@@ -21,6 +22,17 @@ from harness import ApiServer  # noqa: E402
 from load import POLICIES, in_parallel, policy_doc  # noqa: E402
 
 CRD = os.path.join(ROOT, "crds", "agentproxy.io_proxypolicies.yaml")
+
+
+def cpu_seconds(pid):
+    with open(f"/proc/{pid}/stat", encoding="utf-8") as handle:
+        fields = handle.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def load_average():
+    with open("/proc/loadavg", encoding="utf-8") as handle:
+        return " ".join(handle.read().split()[:3])
 
 
 def main():
@@ -55,13 +67,15 @@ def main():
                     "type": "Normal", "source": {"component": "agentproxy"}, "count": 1})
                 for n in names])),
         ]
-        print(f"test API server, {count} ProxyPolicies, 16 clients:")
+        print(f"test API server, {count} ProxyPolicies, 16 clients (load average "
+              f"{load_average()}):")
         for label, run in phases:
-            start = time.monotonic()
+            start, cpu = time.monotonic(), cpu_seconds(server.info["pid"])
             run()
             took = time.monotonic() - start
-            rate = f"{count / took:7.0f}/s" if label != "list" else ""
-            print(f"  {label:13s} {took:6.2f} s {rate}")
+            used = cpu_seconds(server.info["pid"]) - cpu
+            rate = f"{count / took:7.0f}/s" if label != "list" else " " * 9
+            print(f"  {label:13s} {took:6.2f} s {rate}  server CPU {used:5.2f} s")
     finally:
         server.stop()
         if args.profile:

@@ -32,7 +32,14 @@ def go_repr(value):
     return '"' + json_type(value) + '"'
 
 
+_JSON_TYPES = {bool: "boolean", int: "integer", float: "number", str: "string", list: "array",
+               dict: "object"}
+
+
 def json_type(value):
+    kind = _JSON_TYPES.get(type(value))
+    if kind is not None:
+        return kind
     if isinstance(value, bool):
         return "boolean"
     if isinstance(value, int):
@@ -105,20 +112,24 @@ def _type_ok(schema, value):
 
 def _scalar_causes(schema, value, path):
     causes = []
-    shown = go_repr(value)
+    if isinstance(value, (dict, list)) and "enum" not in schema:
+        return causes   # what follows checks scalars only
+
+    def shown():   # only when there is something to say: most values are fine
+        return go_repr(value)
     if "enum" in schema and value not in schema["enum"]:
         supported = ", ".join(go_repr(v) for v in schema["enum"])
         causes.append((path, "FieldValueNotSupported",
-                       f"Unsupported value: {shown}: supported values: {supported}"))
+                       f"Unsupported value: {shown()}: supported values: {supported}"))
     if isinstance(value, str):
         if "maxLength" in schema and len(value) > schema["maxLength"]:
             causes.append((path, "FieldValueTooLong",
                            f"Too long: may not be more than {schema['maxLength']} bytes"))
         if "minLength" in schema and len(value) < schema["minLength"]:
-            causes.append((path, "FieldValueInvalid", f"Invalid value: {shown}: {path} in body "
+            causes.append((path, "FieldValueInvalid", f"Invalid value: {shown()}: {path} in body "
                            f"should be at least {schema['minLength']} chars long"))
         if "pattern" in schema and not re.search(schema["pattern"], value):
-            causes.append((path, "FieldValueInvalid", f"Invalid value: {shown}: {path} in body "
+            causes.append((path, "FieldValueInvalid", f"Invalid value: {shown()}: {path} in body "
                            f"should match '{schema['pattern']}'"))
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         for key, word, fails in (("minimum", "greater than", lambda v, m: v < m),
@@ -129,8 +140,8 @@ def _scalar_causes(schema, value, path):
             limit = schema[key]
             if fails(value, limit) or (exclusive and value == limit):
                 relation = word if exclusive else word + " or equal to"
-                causes.append((path, "FieldValueInvalid", f"Invalid value: {shown}: {path} in body "
-                               f"should be {relation} {json.dumps(limit)}"))
+                causes.append((path, "FieldValueInvalid", f"Invalid value: {shown()}: {path} "
+                               f"in body should be {relation} {json.dumps(limit)}"))
     return causes
 
 
