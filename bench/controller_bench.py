@@ -15,7 +15,11 @@ and the split says whose CPU it is).
 Completion is observed through a watch, not by listing every policy over and over (a list of
 1,000 policies every 100 ms took much of the test server's time from the operator).
 
-Run: bench/controller_bench.sh [N] [--runs K] [--mode both|running|cold]"""
+By default the policies name no CA for their target, so the probe finds the lab's certificate
+untrusted and they end Unsupported (a failing gRPC handshake); --trusted names the target's CA
+(one ConfigMap all policies share) and server name, so they end Supported.
+
+Run: bench/controller_bench.sh [N] [--runs K] [--mode both|running|cold] [--trusted]"""
 import argparse
 import collections
 import os
@@ -37,6 +41,10 @@ parser = argparse.ArgumentParser(description="controller benchmark")
 parser.add_argument("count", nargs="?", type=int, default=1000)
 parser.add_argument("--runs", type=int, default=1, help="repeat each mode this many times")
 parser.add_argument("--mode", choices=("both", "running", "cold"), default="both")
+parser.add_argument("--trusted", action="store_true",
+                    help="policies name the target's CA (one ConfigMap shared by all) and its "
+                         "server name, so they end Supported; by default they name no CA and the "
+                         "probe finds the lab's certificate untrusted (Unsupported)")
 args = parser.parse_args()
 count = args.count
 TICKS = os.sysconf("SC_CLK_TCK")
@@ -101,6 +109,8 @@ class StatusWatch:
         listed = server.ok("GET", POLICIES)
         self.expected = set(names)
         self.done_at = {}
+        self.classes = collections.Counter()
+        self.odd = {}   # classification other than Supported -> one example
         self.all_done = threading.Event()
         now = time.monotonic()
         for item in listed["items"]:
@@ -115,6 +125,11 @@ class StatusWatch:
         if name in self.expected and name not in self.done_at and \
                 (item.get("status") or {}).get("classification"):
             self.done_at[name] = now
+            self.classes[item["status"]["classification"]] += 1
+            if item["status"]["classification"] != "Supported":
+                targets = item["status"].get("targets") or [{}]
+                self.odd[item["status"]["classification"]] = \
+                    f'{name}: {targets[0].get("grpc", "")} {targets[0].get("message", "")}'[:300]
             if len(self.done_at) == len(self.expected):
                 self.all_done.set()
 
@@ -182,13 +197,17 @@ def report_cpu(cpu, wall):
     print(f"    CPU s: {parts} (sum {sum(cpu.values()):5.2f} in {wall:5.2f} s wall, 2 cores)")
 
 
-def report_operator(metrics, synced):
+def report_operator(metrics, synced, watch):
     probes = metrics["agentproxy_probe_duration_seconds_count"]
     probe_seconds = metrics["agentproxy_probe_duration_seconds_sum"]
     sync = f"informers synced after {synced:5.2f} s; " if synced is not None else ""
+    classes = ", ".join(f"{n} {c}" for c, n in watch.classes.most_common())
     if probes:
         print(f"    operator: {sync}{probes:.0f} probes, {1000 * probe_seconds / probes:6.1f} ms "
-              "each on average (16 at once)")
+              f"each on average (16 at once); classified {classes}")
+    if args.trusted:
+        for classification, example in watch.odd.items():
+            print(f"      e.g. {classification}: {example}")
 
 
 def load_average():
@@ -222,7 +241,7 @@ def run_while_running(server, docs, names, cpu, operators):
           f"operator finished {running - created:5.2f} s after the last create")
     print(f"    create -> status per policy: median {lags[len(lags) // 2]:5.2f} s, "
           f"90% {lags[len(lags) * 9 // 10]:5.2f} s, max {lags[-1]:5.2f} s")
-    report_operator(metrics, None)
+    report_operator(metrics, None, watch)
     report_cpu(used, running)
     report_requests(snapshot)
     print(f"    operator peak RSS {rss:5.1f} MiB (target <= 50 MiB); status writes per policy "
@@ -249,7 +268,7 @@ def run_cold(server, names, cpu, operators):
     operator.stop()
     print(f"  operator started with them in place: all have status after {cold:5.2f} s "
           f"(target <= 10 s; load average {load_average()})")
-    report_operator(metrics, synced)
+    report_operator(metrics, synced, watch)
     report_cpu(used, cold)
     report_requests(snapshot)
     print(f"    operator peak RSS {rss:5.1f} MiB (target <= 50 MiB)")
@@ -262,13 +281,22 @@ def main():
     operators = []
     try:
         server.kubectl("apply", "-f", CRD)
+        trust = {}
+        if args.trusted:
+            server.kubectl("create", "namespace", "agentproxy-system")
+            server.kubectl("-n", "agentproxy-system", "create", "configmap", "mgmt-ca",
+                           f"--from-file=ca.crt={lab.env['LAB_TARGET_CA']}")
+            trust = {"server_name": lab.env["LAB_SERVER_NAME"],
+                     "server_ca": ("agentproxy-system", "mgmt-ca", "ca.crt")}
         names = [f"bench-{i:04d}" for i in range(count)]
-        docs = [policy_doc(name, lab.env["LAB_SQUID"], lab.env["LAB_TARGET"]) for name in names]
+        docs = [policy_doc(name, lab.env["LAB_SQUID"], lab.env["LAB_TARGET"], **trust)
+                for name in names]
         cpu = Cpu({"apiserver": (lambda: [server.info["pid"]], False),
                    "operator": (lambda: [o.process.pid for o in operators[-1:]], False),
                    "proxy lab": (lambda: [lab.process.pid], True),
                    "bench": (lambda: [os.getpid()], False)})
-        print(f"{count} policies, one target each through Squid on loopback "
+        what = "naming its CA (one ConfigMap)" if args.trusted else "naming no CA"
+        print(f"{count} policies, one target each through Squid on loopback, {what} "
               f"(load average before: {load_average()}):")
         running, cold = [], []
         for run in range(args.runs):

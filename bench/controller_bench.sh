@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Controller benchmark: N policies (default 1000) created at once against the test API server.
-# Arguments: [N] [--runs K] [--mode both|running|cold] (see controller_bench.py).
+# Arguments: [N] [--runs K] [--mode both|running|cold] [--trusted] (see controller_bench.py).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 "$root/scripts/build.sh" >/dev/null

@@ -10,10 +10,19 @@ POLICIES = "/apis/agentproxy.io/v1alpha1/proxypolicies"
 CLIENTS = 16
 
 
-def policy_doc(name, proxy, target):
+def policy_doc(name, proxy, target, server_name=None, server_ca=None):
+    """A policy with one target; server_ca (namespace, name, key) names the ConfigMap holding
+    the CA that issues the target's certificate."""
+    entry = {"address": target}
+    if server_name:
+        entry["serverName"] = server_name
+    if server_ca:
+        namespace, configmap, key = server_ca
+        entry["serverCA"] = {"configMapRef": {"namespace": namespace, "name": configmap,
+                                              "key": key}}
     return {"apiVersion": "agentproxy.io/v1alpha1", "kind": "ProxyPolicy",
             "metadata": {"name": name},
-            "spec": {"proxy": {"httpsProxy": proxy}, "targets": [{"address": target}]}}
+            "spec": {"proxy": {"httpsProxy": proxy}, "targets": [entry]}}
 
 
 def in_parallel(server, requests, clients=CLIENTS):
