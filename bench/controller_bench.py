@@ -19,7 +19,8 @@ By default the policies name no CA for their target, so the probe finds the lab'
 untrusted and they end Unsupported (a failing gRPC handshake); --trusted names the target's CA
 (one ConfigMap all policies share) and server name, so they end Supported.
 
-Run: bench/controller_bench.sh [N] [--runs K] [--mode both|running|cold] [--trusted]"""
+Run: bench/controller_bench.sh [N] [--runs K] [--mode both|running|cold] [--trusted]
+                               [--workers W]"""
 import argparse
 import collections
 import os
@@ -41,6 +42,7 @@ parser = argparse.ArgumentParser(description="controller benchmark")
 parser.add_argument("count", nargs="?", type=int, default=1000)
 parser.add_argument("--runs", type=int, default=1, help="repeat each mode this many times")
 parser.add_argument("--mode", choices=("both", "running", "cold"), default="both")
+parser.add_argument("--workers", default="8", help="the operator's --workers (default 8)")
 parser.add_argument("--trusted", action="store_true",
                     help="policies name the target's CA (one ConfigMap shared by all) and its "
                          "server name, so they end Supported; by default they name no CA and the "
@@ -217,7 +219,7 @@ def load_average():
 
 def run_while_running(server, docs, names, cpu, operators):
     """Mode 1: the policies are created at once while the operator runs."""
-    operator = Operator(server, "--workers", "8")
+    operator = Operator(server, "--workers", args.workers)
     operators.append(operator)
     wait_ready(operator, time.monotonic())
     watch = StatusWatch(server, names)
@@ -257,7 +259,7 @@ def run_cold(server, names, cpu, operators):
     server.ok("DELETE", "/_test/requests")
     cpu.start()
     start = time.monotonic()
-    operator = Operator(server, "--workers", "8")
+    operator = Operator(server, "--workers", args.workers)
     operators.append(operator)
     synced = wait_ready(operator, start)
     cold = watch.wait(start)
