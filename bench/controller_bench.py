@@ -19,8 +19,11 @@ By default the policies name no CA for their target, so the probe finds the lab'
 untrusted and they end Unsupported (a failing gRPC handshake); --trusted names the target's CA
 (one ConfigMap all policies share) and server name, so they end Supported.
 
+--closed-proxy points the policies at a port nobody listens on, so the probes cost next to
+nothing and the figure is the operator's own list/reconcile/API work and the API server's.
+
 Run: bench/controller_bench.sh [N] [--runs K] [--mode both|running|cold] [--trusted]
-                               [--workers W]"""
+                               [--workers W] [--closed-proxy]"""
 import argparse
 import collections
 import os
@@ -43,6 +46,10 @@ parser.add_argument("count", nargs="?", type=int, default=1000)
 parser.add_argument("--runs", type=int, default=1, help="repeat each mode this many times")
 parser.add_argument("--mode", choices=("both", "running", "cold"), default="both")
 parser.add_argument("--workers", default="8", help="the operator's --workers (default 8)")
+parser.add_argument("--closed-proxy", action="store_true",
+                    help="policies name a proxy port nobody listens on: every probe fails at its "
+                         "first connect, so what remains is the operator's list, reconcile and "
+                         "API cost (and the API server's)")
 parser.add_argument("--trusted", action="store_true",
                     help="policies name the target's CA (one ConfigMap shared by all) and its "
                          "server name, so they end Supported; by default they name no CA and the "
@@ -187,8 +194,9 @@ def request_kinds(snapshot):
 
 
 def report_requests(snapshot):
-    print(f"    API requests on {snapshot['connections']} connections (count, server wall ms "
-          "each, server CPU ms each; watches not timed):")
+    connections = snapshot.get("connections", "?")
+    print(f"    API requests on {connections} connections (count, server wall ms each, server "
+          "CPU ms each; watches not timed):")
     for kind, (n, wall, cpu) in sorted(request_kinds(snapshot).items(), key=lambda kv: -kv[1][0]):
         if n >= 2:
             print(f"      {n:6d}  {1000 * wall / n:7.2f}  {1000 * cpu / n:7.2f}  {kind}")
@@ -291,14 +299,15 @@ def main():
             trust = {"server_name": lab.env["LAB_SERVER_NAME"],
                      "server_ca": ("agentproxy-system", "mgmt-ca", "ca.crt")}
         names = [f"bench-{i:04d}" for i in range(count)]
-        docs = [policy_doc(name, lab.env["LAB_SQUID"], lab.env["LAB_TARGET"], **trust)
-                for name in names]
+        proxy = lab.env["LAB_CLOSED"] if args.closed_proxy else lab.env["LAB_SQUID"]
+        docs = [policy_doc(name, proxy, lab.env["LAB_TARGET"], **trust) for name in names]
         cpu = Cpu({"apiserver": (lambda: [server.info["pid"]], False),
                    "operator": (lambda: [o.process.pid for o in operators[-1:]], False),
                    "proxy lab": (lambda: [lab.process.pid], True),
                    "bench": (lambda: [os.getpid()], False)})
         what = "naming its CA (one ConfigMap)" if args.trusted else "naming no CA"
-        print(f"{count} policies, one target each through Squid on loopback, {what} "
+        through = "a closed port (no probe gets far)" if args.closed_proxy else "Squid on loopback"
+        print(f"{count} policies, one target each through {through}, {what} "
               f"(load average before: {load_average()}):")
         running, cold = [], []
         for run in range(args.runs):
