@@ -175,8 +175,28 @@ def _object_causes(schema, value, old, path):
     return causes
 
 
+_TRANSITION_RULES = {}   # id(schema) -> (schema, whether a rule under it uses oldSelf)
+
+
+def _has_transition_rules(schema):
+    known = _TRANSITION_RULES.get(id(schema))
+    if known is not None and known[0] is schema:
+        return known[1]
+    found = "oldSelf" in json.dumps(schema)
+    if len(_TRANSITION_RULES) > 10000:
+        _TRANSITION_RULES.clear()
+    _TRANSITION_RULES[id(schema)] = (schema, found)   # keeps schema alive, so its id stays its
+    return found
+
+
 def validate(schema, value, old, path):
-    """Returns the causes for `value` (old: the previous value on update, for transition rules)."""
+    """Returns the causes for `value` (old: the previous value on update, for transition rules).
+
+    Validation ratcheting, as kube-apiserver 1.30+ does for custom resources: on update, a
+    value equal to the old one is not validated again (unless a rule under it uses oldSelf);
+    a status write, for instance, does not re-check the spec."""
+    if old is not None and value == old and not _has_transition_rules(schema):
+        return []
     if value is None:
         if schema.get("nullable"):
             return []
@@ -220,12 +240,26 @@ def validate_object(schema, obj, old_obj):
     body = {k: v for k, v in obj.items() if k not in ("metadata", "apiVersion", "kind")}
     old_body = None if old_obj is None else \
         {k: v for k, v in old_obj.items() if k not in ("metadata", "apiVersion", "kind")}
+    return validate(_body_schema(schema), body, old_body, "")
+
+
+_BODY_SCHEMAS = {}   # id(schema) -> (schema, its body schema)
+
+
+def _body_schema(schema):
+    """The schema without metadata, apiVersion and kind; one per schema (not per request)."""
+    known = _BODY_SCHEMAS.get(id(schema))
+    if known is not None and known[0] is schema:
+        return known[1]
     top = dict(schema)
     top["properties"] = {k: v for k, v in (schema.get("properties") or {}).items()
                          if k not in ("metadata", "apiVersion", "kind")}
     top["required"] = [r for r in schema.get("required") or []
                        if r not in ("metadata", "apiVersion", "kind")]
-    return validate(top, body, old_body, "")
+    if len(_BODY_SCHEMAS) > 1000:
+        _BODY_SCHEMAS.clear()
+    _BODY_SCHEMAS[id(schema)] = (schema, top)
+    return top
 
 
 def prune_object(schema, obj):
