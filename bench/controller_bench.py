@@ -162,9 +162,22 @@ class StatusWatch:
             if self.all_done.is_set():
                 return
 
-    def wait(self, start, limit=300):
+    def wait(self, start, limit=300, server=None, operator=None):
         if not self.all_done.wait(limit):
-            sys.exit(f"only {len(self.done_at)} of {count} policies have a status after {limit} s")
+            detail = ""
+            if server is not None:
+                items = server.ok("GET", POLICIES)["items"]
+                listed = sum(1 for p in items if (p.get("status") or {}).get("classification"))
+                detail += f"; a list shows {listed} with a status"
+                kinds = collections.Counter(
+                    ((p.get("status") or {}).get("classification"),
+                     str(((p.get("status") or {}).get("targets") or [{}])[0].get("grpc"))[:80])
+                    for p in items)
+                detail += "; statuses: " + "; ".join(f"{n} x {k}" for k, n in kinds.most_common(6))
+            if operator is not None:
+                detail += "; operator log ends:\n" + "\n".join(operator.log().splitlines()[-30:])
+            sys.exit(f"only {len(self.done_at)} of {count} policies have a status after {limit} s"
+                     f" as the watch saw them{detail}")
         return max(self.done_at.values()) - start
 
 
@@ -254,7 +267,7 @@ def run_while_running(server, docs, names, cpu, operators):
     start = time.monotonic()
     created_at = in_parallel(server, [("POST", POLICIES, d) for d in docs])
     created = max(created_at) - start
-    running = watch.wait(start)
+    running = watch.wait(start, server=server, operator=operator)
     used = cpu.stop()
     lags = sorted(watch.done_at[n] - c for n, c in zip(names, created_at))
     snapshot = server.ok("GET", "/_test/requests")
@@ -288,7 +301,7 @@ def run_cold(server, names, cpu, operators):
     operator = Operator(server, "--workers", args.workers)
     operators.append(operator)
     synced = wait_ready(operator, start)
-    cold = watch.wait(start)
+    cold = watch.wait(start, server=server, operator=operator)
     used = cpu.stop()
     snapshot = server.ok("GET", "/_test/requests")
     rss = peak_rss_mib(operator.process.pid)
