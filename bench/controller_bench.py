@@ -21,9 +21,12 @@ untrusted and they end Unsupported (a failing gRPC handshake); --trusted names t
 
 --closed-proxy points the policies at a port nobody listens on, so the probes cost next to
 nothing and the figure is the operator's own list/reconcile/API work and the API server's.
+The policies inject into the namespaces labelled agentproxy.io/inject=enabled (none here);
+--select-all-namespaces drops the selector, so every policy keeps a CA bundle copy in every
+namespace.
 
 Run: bench/controller_bench.sh [N] [--runs K] [--mode both|running|cold] [--trusted]
-                               [--workers W] [--closed-proxy]"""
+                               [--workers W] [--closed-proxy] [--select-all-namespaces]"""
 import argparse
 import collections
 import os
@@ -50,6 +53,11 @@ parser.add_argument("--closed-proxy", action="store_true",
                     help="policies name a proxy port nobody listens on: every probe fails at its "
                          "first connect, so what remains is the operator's list, reconcile and "
                          "API cost (and the API server's)")
+parser.add_argument("--select-all-namespaces", action="store_true",
+                    help="policies have no selector, so each injects into every namespace (a CA "
+                         "bundle copy per policy and namespace); by default they select the "
+                         "namespaces labelled agentproxy.io/inject=enabled, which the benchmark "
+                         "has none of")
 parser.add_argument("--trusted", action="store_true",
                     help="policies name the target's CA (one ConfigMap shared by all) and its "
                          "server name, so they end Supported; by default they name no CA and the "
@@ -213,6 +221,10 @@ def request_kinds(snapshot):
     for key, n in snapshot["counts"].items():
         kind = re.sub(r"/proxypolicies/[^/]+", "/proxypolicies/*", key)
         kind = re.sub(r"/events/[^/]+", "/events/*", kind)
+        kind = re.sub(r"/(configmaps|secrets)/agentproxy-[^/]+", r"/\1/agentproxy-*", kind)
+        kind = re.sub(r"/namespaces/[^/]+/(configmaps|secrets)/agentproxy-", r"/namespaces/*/\1/"
+                      "agentproxy-", kind)
+        kind = re.sub(r"/namespaces/[^/]+/(configmaps|secrets)$", r"/namespaces/*/\1", kind)
         kinds[kind][0] += n
         kinds[kind][1] += snapshot.get("seconds", {}).get(key, 0.0)
         kinds[kind][2] += snapshot.get("cpuSeconds", {}).get(key, 0.0)
@@ -322,24 +334,27 @@ def main():
     operators = []
     try:
         server.kubectl("apply", "-f", CRD)
+        # The operator's namespace, as an install has it (its webhook certificate lives there).
+        server.kubectl("create", "namespace", "agentproxy-system")
         trust = {}
         if args.trusted:
-            server.kubectl("create", "namespace", "agentproxy-system")
             server.kubectl("-n", "agentproxy-system", "create", "configmap", "mgmt-ca",
                            f"--from-file=ca.crt={lab.env['LAB_TARGET_CA']}")
             trust = {"server_name": lab.env["LAB_SERVER_NAME"],
                      "server_ca": ("agentproxy-system", "mgmt-ca", "ca.crt")}
         names = [f"bench-{i:04d}" for i in range(count)]
         proxy = lab.env["LAB_CLOSED"] if args.closed_proxy else lab.env["LAB_SQUID"]
-        docs = [policy_doc(name, proxy, lab.env["LAB_TARGET"], **trust) for name in names]
+        docs = [policy_doc(name, proxy, lab.env["LAB_TARGET"],
+                           opt_in=not args.select_all_namespaces, **trust) for name in names]
         cpu = Cpu({"apiserver": (lambda: [server.info["pid"]], False),
                    "operator": (lambda: [o.process.pid for o in operators[-1:]], False),
                    "proxy lab": (lambda: [lab.process.pid], True),
                    "bench": (lambda: [os.getpid()], False)})
         what = "naming its CA (one ConfigMap)" if args.trusted else "naming no CA"
         through = "a closed port (no probe gets far)" if args.closed_proxy else "Squid on loopback"
-        print(f"{count} policies, one target each through {through}, {what} "
-              f"(load average before: {load_average()}):")
+        scope = "every namespace" if args.select_all_namespaces else "opted-in namespaces (none)"
+        print(f"{count} policies, one target each through {through}, {what}, injecting into "
+              f"{scope} (load average before: {load_average()}):")
         running, cold = [], []
         for run in range(args.runs):
             if args.mode != "cold" or run == 0:

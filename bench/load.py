@@ -10,9 +10,14 @@ POLICIES = "/apis/agentproxy.io/v1alpha1/proxypolicies"
 CLIENTS = 16
 
 
-def policy_doc(name, proxy, target, server_name=None, server_ca=None):
+INJECT_LABEL = {"agentproxy.io/inject": "enabled"}
+
+
+def policy_doc(name, proxy, target, server_name=None, server_ca=None, opt_in=True):
     """A policy with one target; server_ca (namespace, name, key) names the ConfigMap holding
-    the CA that issues the target's certificate."""
+    the CA that issues the target's certificate. With opt_in the policy injects into the
+    namespaces labelled agentproxy.io/inject=enabled (as DESIGN.md's example), otherwise (no
+    selector) into every namespace."""
     entry = {"address": target}
     if server_name:
         entry["serverName"] = server_name
@@ -20,9 +25,11 @@ def policy_doc(name, proxy, target, server_name=None, server_ca=None):
         namespace, configmap, key = server_ca
         entry["serverCA"] = {"configMapRef": {"namespace": namespace, "name": configmap,
                                               "key": key}}
+    spec = {"proxy": {"httpsProxy": proxy}, "targets": [entry]}
+    if opt_in:
+        spec["selector"] = {"namespaceSelector": {"matchLabels": dict(INJECT_LABEL)}}
     return {"apiVersion": "agentproxy.io/v1alpha1", "kind": "ProxyPolicy",
-            "metadata": {"name": name},
-            "spec": {"proxy": {"httpsProxy": proxy}, "targets": [entry]}}
+            "metadata": {"name": name}, "spec": spec}
 
 
 def in_parallel(server, requests, clients=CLIENTS):
