@@ -130,6 +130,32 @@ class SemanticsTest(ServerTestCase):
         self.assertIn('status.classification: Unsupported value: "Maybe": supported values: '
                       '"Supported", "Warn", "Unsupported", "Unknown"', body["message"])
 
+    def test_validation_ratcheting_keeps_unchanged_values_that_a_newer_schema_rejects(self):
+        crds = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
+        widgets = "/apis/ratchet.example/v1/widgets"
+        spec = {"type": "object", "properties": {"size": {"type": "string", "maxLength": 10},
+                                                 "note": {"type": "string"}}}
+        self.server.ok("POST", crds, {
+            "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+            "metadata": {"name": "widgets.ratchet.example"},
+            "spec": {"group": "ratchet.example", "scope": "Cluster",
+                     "names": {"plural": "widgets", "kind": "Widget"},
+                     "versions": [{"name": "v1", "served": True, "storage": True, "schema": {
+                         "openAPIV3Schema": {"type": "object", "properties": {"spec": spec}}}}]}})
+        self.server.ok("POST", widgets, {"apiVersion": "ratchet.example/v1", "kind": "Widget",
+                                         "metadata": {"name": "w"}, "spec": {"size": "12345678"}})
+        crd = self.server.ok("GET", f"{crds}/widgets.ratchet.example")
+        crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"][
+            "properties"]["size"]["maxLength"] = 4
+        self.server.ok("PUT", f"{crds}/widgets.ratchet.example", crd)
+        # The stored size is now too long, but unchanged: the update is accepted.
+        self.server.ok("PATCH", f"{widgets}/w", {"spec": {"note": "kept"}},
+                       content_type="application/merge-patch+json")
+        status, body = self.status_of("PATCH", f"{widgets}/w", {"spec": {"size": "123456789"}},
+                                      content_type="application/merge-patch+json")
+        self.assertEqual(status, 422)
+        self.assertIn("spec.size: Too long: may not be more than 4 bytes", body["message"])
+
     def test_schema_defaults_are_applied(self):
         created = self.server.ok("POST", PP, policy("defaults", spec={
             "proxy": {"httpsProxy": "http://p:1"}, "injection": {}}))
@@ -258,6 +284,11 @@ class SemanticsTest(ServerTestCase):
         counts = self.server.ok("GET", "/_test/requests")
         self.assertEqual(counts["counts"][f"PATCH {CM}/counted"], 2)
         self.assertEqual(counts["verbs"]["patch"], 2)
+        # What benchmarks split the time by: the time taken per method and path, connections.
+        self.assertGreater(counts["seconds"][f"PATCH {CM}/counted"], 0)
+        self.assertIn(f"PATCH {CM}/counted", counts["cpuSeconds"])
+        # The harness connects for each request: 3 counted ones, and this GET.
+        self.assertEqual(counts["connections"], 4)
 
     def test_table_rendering_of_custom_resources(self):
         self.server.ok("POST", PP, policy("tabled"))

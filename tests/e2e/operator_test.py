@@ -224,6 +224,23 @@ class ControllerTest(OperatorTestCase):
         self.assertNotIn(password, json.dumps(status))
         self.assertNotIn(password, self.operator.log())
 
+    def test_a_ca_configmap_created_or_changed_later_is_read_again(self):
+        # The operator remembers the ConfigMaps it has read, found or not, until they change.
+        self.apply(policy_yaml("late-ca", self.lab.env["LAB_SQUID"], self.lab.env["LAB_TARGET"],
+                               trust_configmap="late-ca"))
+        status = self.wait_status(
+            "late-ca", lambda s: (self.condition(s, "SpecValid") or {}).get("status") == "False")
+        self.assertEqual(self.condition(status, "SpecValid")["reason"], "ConfigMapNotFound")
+        self.server.kubectl("-n", "agentproxy-system", "create", "configmap", "late-ca",
+                            f"--from-file=ca.crt={self.lab.env['LAB_TARGET_CA']}")
+        self.wait_status("late-ca", lambda s: s.get("classification") == "Supported", timeout=15)
+        self.server.kubectl("-n", "agentproxy-system", "patch", "configmap", "late-ca",
+                            "--type", "merge", "-p", '{"data": {"ca.crt": "not a certificate"}}')
+        status = self.wait_status(
+            "late-ca", lambda s: (self.condition(s, "SpecValid") or {}).get("status") == "False",
+            timeout=15)
+        self.assertEqual(self.condition(status, "SpecValid")["reason"], "InvalidPEM")
+
     def test_a_reconcile_that_changes_nothing_writes_nothing(self):
         self.apply(policy_yaml("quiet", self.lab.env["LAB_SQUID"], self.lab.env["LAB_TARGET"]))
         self.wait_status("quiet", lambda s: s.get("classification") == "Supported")

@@ -1,5 +1,7 @@
 #include "controller/cluster_access.h"
 
+#include <algorithm>
+
 #include "encoding/encoding.h"
 #include "kube/client.h"
 #include "kube/event_recorder.h"
@@ -54,7 +56,32 @@ std::optional<nlohmann::json> ClientObjectReader::secret(const std::string& ns,
 
 std::optional<nlohmann::json> ClientObjectReader::configMap(const std::string& ns,
                                                             const std::string& name) {
-  return getOrNothing(client_, kube::resources::configMaps(), ns, name);
+  const std::string key = ns + "/" + name;
+  uint64_t forgets = 0;
+  {
+    std::lock_guard lock(mutex_);
+    if (auto it = configMaps_.find(key); it != configMaps_.end()) return it->second;
+    forgets = forgets_;
+  }
+  auto object = getOrNothing(client_, kube::resources::configMaps(), ns, name);
+  std::lock_guard lock(mutex_);
+  if (forgets == forgets_ && configMaps_.emplace(key, object).second) {
+    remembered_.push_back(key);
+    if (remembered_.size() > kMaxConfigMaps) {
+      configMaps_.erase(remembered_.front());
+      remembered_.pop_front();
+    }
+  }
+  return object;
+}
+
+void ClientObjectReader::forgetConfigMap(const std::string& ns, const std::string& name) {
+  const std::string key = ns + "/" + name;
+  std::lock_guard lock(mutex_);
+  ++forgets_;
+  if (configMaps_.erase(key) > 0) {
+    remembered_.erase(std::find(remembered_.begin(), remembered_.end(), key));
+  }
 }
 
 void ClientStatusWriter::writeStatus(const nlohmann::json& policy, const nlohmann::json& status) {

@@ -2,7 +2,12 @@
 // ObjectReader, StatusWriter and runtime::LeaseStore.
 #pragma once
 
+#include <cstdint>
+#include <deque>
+#include <map>
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <string>
 
 #include "controller/injection.h"
@@ -17,14 +22,28 @@ class EventRecorder;
 
 namespace agentproxy::controller {
 
+// Secrets are read from the API server every time (their data is never kept). ConfigMaps are
+// remembered once read (found or not), until forgetConfigMap() says that one changed: every
+// reconcile of every policy reads the CA ConfigMaps it names, and many policies share one.
+// Guarantees: a read that started before a forgetConfigMap() is not remembered, so a change
+// reported while it was in flight is not masked by the older copy. At most kMaxConfigMaps are
+// remembered (the oldest go first).
 class ClientObjectReader : public ObjectReader {
  public:
   explicit ClientObjectReader(kube::Client& client) : client_(client) {}
   std::optional<nlohmann::json> secret(const std::string& ns, const std::string& name) override;
   std::optional<nlohmann::json> configMap(const std::string& ns, const std::string& name) override;
+  // The ConfigMap ns/name changed or is gone (from the ConfigMap informer's events).
+  void forgetConfigMap(const std::string& ns, const std::string& name);
+
+  static constexpr size_t kMaxConfigMaps = 32;
 
  private:
   kube::Client& client_;
+  std::mutex mutex_;
+  std::map<std::string, std::optional<nlohmann::json>> configMaps_;  // "ns/name"
+  std::deque<std::string> remembered_;                               // oldest first
+  uint64_t forgets_ = 0;
 };
 
 // Writes status with a JSON merge patch of the status subresource: what the desired status

@@ -181,6 +181,7 @@ struct PolicyController::State : InjectionWorld {
   void objectChanged(const nlohmann::json& object, bool secret, bool deleted) {
     auto ns = object.value("/metadata/namespace"_json_pointer, std::string());
     auto name = object.value("/metadata/name"_json_pointer, std::string());
+    if (!secret) reader.forgetConfigMap(ns, name);
     if (isCopy(object)) {
       auto owner = copyOwner(object);
       ObjectRef ref{secret ? "Secret" : "ConfigMap", ns, name};

@@ -5,15 +5,69 @@
 #include <openssl/x509.h>
 
 #include <cstdlib>
+#include <deque>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <mutex>
+#include <optional>
 #include <sstream>
 
 #include "probe/proxy_url.h"
 
 namespace agentproxy::probe {
 
+namespace {
+
+// Bundles already checked, by content: the controller checks the CA bundles a policy names on
+// every reconcile, many policies share one, and OpenSSL 3 takes about a millisecond to decode
+// a certificate. Failures are not remembered (their message names the source).
+class CheckedBundles {
+ public:
+  std::optional<std::string> find(const std::string& pem) {
+    std::lock_guard lock(mutex_);
+    auto it = checked_.find(pem);
+    if (it == checked_.end()) return std::nullopt;
+    return it->second;
+  }
+  void add(const std::string& pem, const std::string& result) {
+    if (pem.size() > kMaxBundleBytes) return;
+    std::lock_guard lock(mutex_);
+    if (!checked_.emplace(pem, result).second) return;
+    order_.push_back(pem);
+    if (order_.size() > kMaxBundles) {
+      checked_.erase(order_.front());
+      order_.pop_front();
+    }
+  }
+
+ private:
+  static constexpr size_t kMaxBundles = 16;
+  static constexpr size_t kMaxBundleBytes = 512 * 1024;
+  std::mutex mutex_;
+  std::map<std::string, std::string> checked_;
+  std::deque<std::string> order_;  // oldest first
+};
+
+CheckedBundles& checkedBundles() {
+  static CheckedBundles* bundles = new CheckedBundles();  // used until exit
+  return *bundles;
+}
+
+std::string checkCertificateBundle(const std::string& pem, const std::string& source);
+
+}  // namespace
+
 std::string parseCertificateBundle(const std::string& pem, const std::string& source) {
+  if (auto known = checkedBundles().find(pem)) return *known;
+  std::string result = checkCertificateBundle(pem, source);
+  checkedBundles().add(pem, result);
+  return result;
+}
+
+namespace {
+
+std::string checkCertificateBundle(const std::string& pem, const std::string& source) {
   if (pem.find("-----BEGIN CERTIFICATE-----") == std::string::npos) {
     throw InputError(source + ": no PEM certificate found (want -----BEGIN CERTIFICATE-----)");
   }
@@ -59,6 +113,8 @@ std::string parseCertificateBundle(const std::string& pem, const std::string& so
   if (count == 0) throw InputError(source + ": no PEM certificate found");
   return result;
 }
+
+}  // namespace
 
 std::string loadCertificateFile(const std::string& path) {
   std::error_code ec;

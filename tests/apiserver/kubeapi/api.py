@@ -16,7 +16,6 @@ Guarantees (each mirrors kube-apiserver behaviour):
 """
 import base64
 import bisect
-import copy
 import json
 import random
 import re
@@ -27,7 +26,7 @@ from .errors import ApiError, already_exists, bad_request, conflict, expired, in
 from .patch import apply_patch, check_patch_type
 from .resources import builtin_defaults, builtin_validate
 from .selectors import fields_match, labels_match, parse_field_selector, parse_label_selector
-from .store import key_of
+from .store import clone, key_of
 
 DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 DNS_SUBDOMAIN_MESSAGE = (
@@ -69,10 +68,18 @@ def _spec_part(rtype, obj):
     return {k: v for k, v in obj.items() if k not in skip}
 
 
-def _without_rv(obj):
-    out = copy.deepcopy(obj)
-    out["metadata"].pop("resourceVersion", None)
-    return out
+def _same_but_resource_version(a, b):
+    """Whether two objects differ at most in metadata.resourceVersion (without copying them)."""
+    if a.keys() != b.keys():
+        return False
+    for key, value in a.items():
+        if key != "metadata":
+            if value != b[key]:
+                return False
+        elif {k: v for k, v in value.items() if k != "resourceVersion"} != \
+                {k: v for k, v in b[key].items() if k != "resourceVersion"}:
+            return False
+    return True
 
 
 class Api:
@@ -85,10 +92,18 @@ class Api:
     # ---- reading -------------------------------------------------------------------------
 
     def external(self, rtype, obj):
-        """Storage form -> the form served at rtype's group/version."""
-        out = copy.deepcopy(obj)
+        """Storage form -> the form served at rtype's group/version: a copy the caller owns."""
+        out = clone(obj)
         if rtype.from_storage:
             out = rtype.from_storage(out)
+        out["apiVersion"], out["kind"] = rtype.api_version, rtype.kind
+        return out
+
+    @staticmethod
+    def view(rtype, obj):
+        """Like external(), but sharing all but the top level with the stored object: for what
+        is only read or serialised (lists, watch events, answers), never changed."""
+        out = rtype.from_storage(obj) if rtype.from_storage else dict(obj)
         out["apiVersion"], out["kind"] = rtype.api_version, rtype.kind
         return out
 
@@ -109,9 +124,8 @@ class Api:
         def matches(obj):
             if namespace and obj["metadata"].get("namespace") != namespace:
                 return False
-            external = self.external(rtype, obj)
             return labels_match(labels, obj["metadata"].get("labels")) and \
-                fields_match(fields, external)
+                (not fields or fields_match(fields, self.view(rtype, obj)))
         return matches
 
     def list(self, rtype, namespace, request):
@@ -145,7 +159,7 @@ class Api:
         limit = int(request.param("limit") or 0)
         page, rest = (keys[:limit], keys[limit:]) if limit > 0 else (keys, [])
         next_token = self._encode_continue(rv, page[-1]) if rest else ""
-        return [self.external(rtype, objects[k]) for k in page], str(rv), next_token, len(rest)
+        return [self.view(rtype, objects[k]) for k in page], str(rv), next_token, len(rest)
 
     @staticmethod
     def _encode_continue(rv, key):
@@ -247,30 +261,30 @@ class Api:
         if rtype.kind == "CustomResourceDefinition":
             _crd_status(obj)
         self._validate(rtype, obj, None)
-        stored = rtype.to_storage(copy.deepcopy(obj)) if rtype.to_storage else copy.deepcopy(obj)
+        stored = rtype.to_storage(obj) if rtype.to_storage else obj   # obj is this request's
         with self.store.lock:
             if self.store.get(rtype.storage, key_of(stored)) is not None:
                 raise already_exists(rtype, meta["name"])
             if request.dry_run:
-                return self.external(rtype, stored)
+                return self.view(rtype, stored)
             created = self.store.commit(rtype.storage, "ADDED", stored, None)
             self._after_write(rtype, created)
-        return self.external(rtype, created)
+        return self.view(rtype, created)
 
     # ---- update and patch ----------------------------------------------------------------
 
     def _merge_for_subresource(self, rtype, old, new, subresource):
+        """`old` is read-only; `new` is this request's own. What is returned shares unchanged
+        parts with both, and has metadata of its own (callers change it)."""
         if subresource == "status":
-            merged = copy.deepcopy(old)
+            merged = {k: v for k, v in old.items() if k != "status"}
+            merged["metadata"] = dict(old["metadata"])
             if "status" in new:
                 merged["status"] = new["status"]
-            else:
-                merged.pop("status", None)
             return merged
         if rtype.status_subresource:
-            new = copy.deepcopy(new)
             if "status" in old:
-                new["status"] = copy.deepcopy(old["status"])
+                new["status"] = old["status"]
             else:
                 new.pop("status", None)
         return new
@@ -305,7 +319,7 @@ class Api:
             current = self.store.get(rtype.storage, key)
         if current is None:
             raise not_found(rtype, name)
-        old = self.external(rtype, current)
+        old = self.view(rtype, current)
         if expected_rv is None:
             expected_rv = obj["metadata"].get("resourceVersion")
         if expected_rv and expected_rv != old["metadata"]["resourceVersion"]:
@@ -318,22 +332,22 @@ class Api:
             new = self.admission.mutate("UPDATE", rtype, new, old, request)
             self._carry_metadata(rtype, old, new)
         self._validate(rtype, new, old)
-        stored = rtype.to_storage(copy.deepcopy(new)) if rtype.to_storage else copy.deepcopy(new)
+        stored = rtype.to_storage(new) if rtype.to_storage else new
         with self.store.lock:
             latest = self.store.get(rtype.storage, key)
             if latest is None:
                 raise not_found(rtype, name)
             if latest["metadata"]["resourceVersion"] != old["metadata"]["resourceVersion"]:
                 raise conflict(rtype, name)
-            if _without_rv(latest) == _without_rv(stored) or request.dry_run:
+            if _same_but_resource_version(latest, stored) or request.dry_run:
                 stored["metadata"]["resourceVersion"] = latest["metadata"]["resourceVersion"]
-                return self.external(rtype, stored)
+                return self.view(rtype, stored)
             if stored["metadata"].get("deletionTimestamp") and \
                     not stored["metadata"].get("finalizers"):
                 return self._remove(rtype, stored, latest)
             updated = self.store.commit(rtype.storage, "MODIFIED", stored, latest)
             self._after_write(rtype, updated)
-        return self.external(rtype, updated)
+        return self.view(rtype, updated)
 
     def patch(self, rtype, namespace, name, content_type, body, request, subresource=""):
         check_patch_type(content_type, rtype.is_custom)
@@ -378,7 +392,7 @@ class Api:
     def _mark_deleting(self, rtype, current):
         if current["metadata"].get("deletionTimestamp"):
             return current
-        marked = copy.deepcopy(current)
+        marked = clone(current)
         marked["metadata"]["deletionTimestamp"] = humantime.rfc3339()
         marked["metadata"]["deletionGracePeriodSeconds"] = 0
         if marked["metadata"].get("generation"):
@@ -409,7 +423,7 @@ class Api:
                 else:
                     self.store.commit(storage, "DELETED", obj, obj)
         if not ns["metadata"].get("deletionTimestamp"):
-            marked = copy.deepcopy(ns)
+            marked = clone(ns)
             marked["metadata"]["deletionTimestamp"] = humantime.rfc3339()
             marked["status"] = {"phase": "Terminating"}
             ns = self.store.commit(rtype.storage, "MODIFIED", marked, ns)

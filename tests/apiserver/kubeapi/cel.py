@@ -12,6 +12,7 @@ duration arithmetic, quantities, IP/CIDR libraries, type checking (cost limits a
 enforced). An unsupported construct raises CelError, which fails the rule.
 """
 import datetime
+import functools
 import re
 import urllib.parse
 
@@ -343,5 +344,12 @@ class _Evaluator:
         return [i for i in items if run(i) is True]
 
 
+@functools.lru_cache(maxsize=1024)
+def _parsed(rule):
+    """The syntax tree of a rule (nested tuples, never modified), parsed once per text: a CRD's
+    rules are evaluated on every write of every object."""
+    return _Parser(rule).parse()
+
+
 def evaluate(rule, env):
-    return _Evaluator(env).eval(_Parser(rule).parse())
+    return _Evaluator(env).eval(_parsed(rule))

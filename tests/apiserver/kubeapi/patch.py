@@ -10,10 +10,10 @@
   `$retainKeys`.
 Server-side apply (application/apply-patch+yaml) is not supported: 415.
 """
-import copy
 import json
 
 from .errors import ApiError, bad_request
+from .store import clone
 
 MERGE_KEYS = {"containers": "name", "initContainers": "name", "ephemeralContainers": "name",
               "env": "name", "volumes": "name", "volumeMounts": "mountPath",
@@ -24,9 +24,10 @@ SET_LISTS = {"finalizers"}
 
 
 def merge_patch(target, patch):
+    """Returns a new object; what the patch leaves alone is shared with `target`, not copied."""
     if not isinstance(patch, dict):
-        return copy.deepcopy(patch)
-    result = copy.deepcopy(target) if isinstance(target, dict) else {}
+        return clone(patch)
+    result = dict(target) if isinstance(target, dict) else {}
     for key, value in patch.items():
         if value is None:
             result.pop(key, None)
@@ -94,21 +95,21 @@ def _add(doc, tokens, value, path):
 def json_patch(target, operations):
     if not isinstance(operations, list):
         raise bad_request("json: cannot unmarshal object into Go value of type jsonpatch.Patch")
-    doc = copy.deepcopy(target)
+    doc = clone(target)
     for op in operations:
         kind, path = op.get("op"), op.get("path", "")
         tokens = _pointer(path)
         if kind == "add":
-            doc = _add(doc, tokens, copy.deepcopy(op.get("value")), path)
+            doc = _add(doc, tokens, clone(op.get("value")), path)
         elif kind == "remove":
             _remove(doc, tokens, path)
         elif kind == "replace":
             _remove(doc, tokens, path)
-            doc = _add(doc, tokens, copy.deepcopy(op.get("value")), path)
+            doc = _add(doc, tokens, clone(op.get("value")), path)
         elif kind in ("move", "copy"):
             source = _pointer(op.get("from", ""))
             value = _remove(doc, source, op["from"]) if kind == "move" else \
-                copy.deepcopy(_get(doc, source, op["from"]))
+                clone(_get(doc, source, op["from"]))
             doc = _add(doc, tokens, value, path)
         elif kind == "test":
             if _get(doc, tokens, path) != op.get("value"):
@@ -130,10 +131,10 @@ def _merge_list(name, current, patch):
         return list(current) + [v for v in patch if v not in current]
     key = _merge_key(name, list(current) + list(patch))
     if not key or not all(isinstance(i, dict) for i in list(current) + list(patch)):
-        return copy.deepcopy(patch)
+        return clone(patch)
     if any(isinstance(i, dict) and i.get("$patch") == "replace" for i in patch):
-        return [i for i in copy.deepcopy(patch) if i.get("$patch") != "replace"]
-    result = copy.deepcopy(current)
+        return [i for i in clone(patch) if i.get("$patch") != "replace"]
+    result = clone(current)
     for item in patch:
         index = next((n for n, existing in enumerate(result) if existing.get(key) == item.get(key)),
                      None)
@@ -149,10 +150,10 @@ def _merge_list(name, current, patch):
 
 def strategic_merge_patch(target, patch):
     if not isinstance(patch, dict):
-        return copy.deepcopy(patch)
+        return clone(patch)
     if patch.get("$patch") == "replace":
-        return {k: v for k, v in copy.deepcopy(patch).items() if k != "$patch"}
-    result = copy.deepcopy(target) if isinstance(target, dict) else {}
+        return {k: v for k, v in clone(patch).items() if k != "$patch"}
+    result = clone(target) if isinstance(target, dict) else {}
     retain = patch.get("$retainKeys")
     for key, value in patch.items():
         if key.startswith("$setElementOrder/") or key in ("$retainKeys", "$patch"):

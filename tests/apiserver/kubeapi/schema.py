@@ -32,7 +32,14 @@ def go_repr(value):
     return '"' + json_type(value) + '"'
 
 
+_JSON_TYPES = {bool: "boolean", int: "integer", float: "number", str: "string", list: "array",
+               dict: "object"}
+
+
 def json_type(value):
+    kind = _JSON_TYPES.get(type(value))
+    if kind is not None:
+        return kind
     if isinstance(value, bool):
         return "boolean"
     if isinstance(value, int):
@@ -105,20 +112,24 @@ def _type_ok(schema, value):
 
 def _scalar_causes(schema, value, path):
     causes = []
-    shown = go_repr(value)
+    if isinstance(value, (dict, list)) and "enum" not in schema:
+        return causes   # what follows checks scalars only
+
+    def shown():   # only when there is something to say: most values are fine
+        return go_repr(value)
     if "enum" in schema and value not in schema["enum"]:
         supported = ", ".join(go_repr(v) for v in schema["enum"])
         causes.append((path, "FieldValueNotSupported",
-                       f"Unsupported value: {shown}: supported values: {supported}"))
+                       f"Unsupported value: {shown()}: supported values: {supported}"))
     if isinstance(value, str):
         if "maxLength" in schema and len(value) > schema["maxLength"]:
             causes.append((path, "FieldValueTooLong",
                            f"Too long: may not be more than {schema['maxLength']} bytes"))
         if "minLength" in schema and len(value) < schema["minLength"]:
-            causes.append((path, "FieldValueInvalid", f"Invalid value: {shown}: {path} in body "
+            causes.append((path, "FieldValueInvalid", f"Invalid value: {shown()}: {path} in body "
                            f"should be at least {schema['minLength']} chars long"))
         if "pattern" in schema and not re.search(schema["pattern"], value):
-            causes.append((path, "FieldValueInvalid", f"Invalid value: {shown}: {path} in body "
+            causes.append((path, "FieldValueInvalid", f"Invalid value: {shown()}: {path} in body "
                            f"should match '{schema['pattern']}'"))
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         for key, word, fails in (("minimum", "greater than", lambda v, m: v < m),
@@ -129,8 +140,8 @@ def _scalar_causes(schema, value, path):
             limit = schema[key]
             if fails(value, limit) or (exclusive and value == limit):
                 relation = word if exclusive else word + " or equal to"
-                causes.append((path, "FieldValueInvalid", f"Invalid value: {shown}: {path} in body "
-                               f"should be {relation} {json.dumps(limit)}"))
+                causes.append((path, "FieldValueInvalid", f"Invalid value: {shown()}: {path} "
+                               f"in body should be {relation} {json.dumps(limit)}"))
     return causes
 
 
@@ -164,8 +175,28 @@ def _object_causes(schema, value, old, path):
     return causes
 
 
+_TRANSITION_RULES = {}   # id(schema) -> (schema, whether a rule under it uses oldSelf)
+
+
+def _has_transition_rules(schema):
+    known = _TRANSITION_RULES.get(id(schema))
+    if known is not None and known[0] is schema:
+        return known[1]
+    found = "oldSelf" in json.dumps(schema)
+    if len(_TRANSITION_RULES) > 10000:
+        _TRANSITION_RULES.clear()
+    _TRANSITION_RULES[id(schema)] = (schema, found)   # keeps schema alive, so its id stays its
+    return found
+
+
 def validate(schema, value, old, path):
-    """Returns the causes for `value` (old: the previous value on update, for transition rules)."""
+    """Returns the causes for `value` (old: the previous value on update, for transition rules).
+
+    Validation ratcheting, as kube-apiserver 1.30+ does for custom resources: on update, a
+    value equal to the old one is not validated again (unless a rule under it uses oldSelf);
+    a status write, for instance, does not re-check the spec."""
+    if old is not None and value == old and not _has_transition_rules(schema):
+        return []
     if value is None:
         if schema.get("nullable"):
             return []
@@ -209,12 +240,26 @@ def validate_object(schema, obj, old_obj):
     body = {k: v for k, v in obj.items() if k not in ("metadata", "apiVersion", "kind")}
     old_body = None if old_obj is None else \
         {k: v for k, v in old_obj.items() if k not in ("metadata", "apiVersion", "kind")}
+    return validate(_body_schema(schema), body, old_body, "")
+
+
+_BODY_SCHEMAS = {}   # id(schema) -> (schema, its body schema)
+
+
+def _body_schema(schema):
+    """The schema without metadata, apiVersion and kind; one per schema (not per request)."""
+    known = _BODY_SCHEMAS.get(id(schema))
+    if known is not None and known[0] is schema:
+        return known[1]
     top = dict(schema)
     top["properties"] = {k: v for k, v in (schema.get("properties") or {}).items()
                          if k not in ("metadata", "apiVersion", "kind")}
     top["required"] = [r for r in schema.get("required") or []
                        if r not in ("metadata", "apiVersion", "kind")]
-    return validate(top, body, old_body, "")
+    if len(_BODY_SCHEMAS) > 1000:
+        _BODY_SCHEMAS.clear()
+    _BODY_SCHEMAS[id(schema)] = (schema, top)
+    return top
 
 
 def prune_object(schema, obj):

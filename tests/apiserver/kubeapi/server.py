@@ -11,12 +11,17 @@ Admin endpoints (same bearer token; never subject to faults, not counted):
                          "failNext": {"count": N, "code": 429|500|..., "retryAfter": S},
                          "latencyMs": N}                 -> current fault state
   GET  /_test/requests  {"total": n, "counts": {"PATCH /apis/...": n}, "verbs": {"patch": n},
-                         "webhookCalls": {"hook.name": n}}
+                         "seconds": {"PATCH /apis/...": s}, "cpuSeconds": {...},
+                         "connections": n, "webhookCalls": {"hook.name": n}}
+                        seconds: the wall time the server took to answer (watches excluded),
+                        cpuSeconds: the CPU time of the answering thread, per method and path;
+                        connections: TLS connections accepted
   DELETE /_test/requests resets the counts
   POST /_test/services  {"namespace": NS, "name": NAME, "port": PORT} maps a Service used by
                         webhook clientConfig.service to 127.0.0.1:PORT
 """
 import collections
+import http.client
 import http.server
 import json
 import socket
@@ -24,6 +29,7 @@ import sys
 import threading
 import time
 import urllib.parse
+from http import HTTPStatus
 
 from . import discovery, protobuf, tables
 from .api import Api, Request
@@ -81,21 +87,41 @@ class RequestLog:
         self.lock = threading.Lock()
         self.counts = collections.Counter()
         self.verbs = collections.Counter()
+        self.seconds = collections.Counter()
+        self.cpu_seconds = collections.Counter()
+        self.connections = 0
+
+    def connected(self):
+        with self.lock:
+            self.connections += 1
 
     def record(self, method, path, verb):
+        """Counts a request; returns its key for timed()."""
+        key = f"{method} {path}"
         with self.lock:
-            self.counts[f"{method} {path}"] += 1
+            self.counts[key] += 1
             self.verbs[verb] += 1
+        return key
+
+    def timed(self, key, wall, cpu):
+        with self.lock:
+            self.seconds[key] += wall
+            self.cpu_seconds[key] += cpu
 
     def snapshot(self, webhook_calls):
         with self.lock:
             return {"total": sum(self.counts.values()), "counts": dict(self.counts),
-                    "verbs": dict(self.verbs), "webhookCalls": dict(webhook_calls)}
+                    "verbs": dict(self.verbs), "seconds": dict(self.seconds),
+                    "cpuSeconds": dict(self.cpu_seconds), "connections": self.connections,
+                    "webhookCalls": dict(webhook_calls)}
 
     def reset(self):
         with self.lock:
             self.counts.clear()
             self.verbs.clear()
+            self.seconds.clear()
+            self.cpu_seconds.clear()
+            self.connections = 0
 
 
 class App:
@@ -138,9 +164,103 @@ def _rendering(accept):
                    "application/json, application/json;as=Table;v=v1;g=meta.k8s.io")
 
 
+class Headers(dict):
+    """Request headers by lower-cased name (the first of repeated ones): what the handlers ask
+    of http.client.parse_headers' email.message.Message, which took most of the time it
+    took to read a request."""
+
+    def get(self, name, default=None):
+        return super().get(name.lower(), default)
+
+    def __getitem__(self, name):
+        return super().get(name.lower())
+
+
+MAX_HEADERS = 100        # as http.client
+MAX_HEADER_LINE = 65536
+
+
+def read_headers(rfile):
+    """Reads header lines up to the empty line. Raises http.client.LineTooLong or
+    HTTPException like http.client.parse_headers."""
+    headers = Headers()
+    count = 0
+    while True:
+        line = rfile.readline(MAX_HEADER_LINE + 1)
+        if len(line) > MAX_HEADER_LINE:
+            raise http.client.LineTooLong("header line")
+        if line in (b"\r\n", b"\n", b""):
+            return headers
+        count += 1
+        if count > MAX_HEADERS:
+            raise http.client.HTTPException(f"got more than {MAX_HEADERS} headers")
+        name, _, value = line.decode("iso-8859-1").partition(":")
+        headers.setdefault(name.strip().lower(), value.strip())
+
+
 class Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "kube-apiserver-test"
+
+    def parse_request(self):
+        """BaseHTTPRequestHandler.parse_request (Python 3.11) with a lighter header parser."""
+        self.command = None
+        self.request_version = version = self.default_request_version
+        self.close_connection = True
+        requestline = str(self.raw_requestline, "iso-8859-1").rstrip("\r\n")
+        self.requestline = requestline
+        words = requestline.split()
+        if not words:
+            return False
+        if len(words) >= 3:
+            version = words[-1]
+            try:
+                if not version.startswith("HTTP/"):
+                    raise ValueError
+                number = version.split("/", 1)[1].split(".")
+                if len(number) != 2:
+                    raise ValueError
+                number = int(number[0]), int(number[1])
+            except (ValueError, IndexError):
+                self.send_error(HTTPStatus.BAD_REQUEST, f"Bad request version ({version!r})")
+                return False
+            if number >= (1, 1):
+                self.close_connection = False
+            if number >= (2, 0):
+                self.send_error(HTTPStatus.HTTP_VERSION_NOT_SUPPORTED,
+                                f"Invalid HTTP version ({version.split('/', 1)[1]})")
+                return False
+            self.request_version = version
+        if not 2 <= len(words) <= 3:
+            self.send_error(HTTPStatus.BAD_REQUEST, f"Bad request syntax ({requestline!r})")
+            return False
+        command, path = words[:2]
+        if len(words) == 2:
+            self.close_connection = True
+            if command != "GET":
+                self.send_error(HTTPStatus.BAD_REQUEST, f"Bad HTTP/0.9 request type ({command!r})")
+                return False
+        self.command, self.path = command, path
+        if self.path.startswith("//"):
+            self.path = "/" + self.path.lstrip("/")
+        try:
+            self.headers = read_headers(self.rfile)
+        except http.client.LineTooLong as err:
+            self.send_error(HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, "Line too long", str(err))
+            return False
+        except http.client.HTTPException as err:
+            self.send_error(HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, "Too many headers",
+                            str(err))
+            return False
+        connection = self.headers.get("Connection", "").lower()
+        if connection == "close":
+            self.close_connection = True
+        elif connection == "keep-alive":
+            self.close_connection = False
+        if self.headers.get("Expect", "").lower() == "100-continue" and \
+                self.request_version >= "HTTP/1.1" and not self.handle_expect_100():
+            return False
+        return True
 
     def log_message(self, format, *args):
         if self.app.verbose:
@@ -205,6 +325,16 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self._dispatch("DELETE")
 
     def _dispatch(self, method):
+        started, cpu_started = time.perf_counter(), time.thread_time()
+        self._timed_key = None   # set by _record for counted requests other than watches
+        try:
+            self._dispatch_timed(method)
+        finally:
+            if self._timed_key:
+                self.app.requests.timed(self._timed_key, time.perf_counter() - started,
+                                        time.thread_time() - cpu_started)
+
+    def _dispatch_timed(self, method):
         url = urllib.parse.urlsplit(self.path)
         params = {k: v[-1] for k, v in urllib.parse.parse_qs(url.query).items()}
         path = url.path.rstrip("/") or "/"
@@ -328,7 +458,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self._resource(method, rtype, namespace, name, subresource, Request(params))
 
     def _record(self, method, path, verb):
-        self.app.requests.record(method, path, verb)
+        key = self.app.requests.record(method, path, verb)
+        self._timed_key = key if verb != "watch" else None
 
     def _resource(self, method, rtype, namespace, name, subresource, request):
         api = self.app.api
@@ -461,6 +592,7 @@ class Server(http.server.ThreadingHTTPServer):
         # Headers and body leave in separate writes; without TCP_NODELAY, Nagle's algorithm
         # and the client's delayed ACK add about 40 ms to every answer.
         request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.app.requests.connected()
         try:
             request.do_handshake()
         except OSError:

@@ -6,9 +6,14 @@ and the previous object) to the history, so a watch can resume from any
 resourceVersion not yet compacted and a list can be served as of any such
 version (used for consistent continue tokens). Objects are stored in their
 storage form; callers must hold `lock` across read-modify-write sequences.
+
+Stored objects are never modified in place: a write stores a new object (which may share
+unchanged parts with the previous one), so what get(), items() and commit() return, and the
+history's events, can be read without copying but must not be changed: copy (clone()) first.
 """
 import copy
 import dataclasses
+import marshal
 import threading
 
 MAX_HISTORY = 20000
@@ -52,10 +57,10 @@ class Store:
         return objects
 
     def commit(self, storage, event_type, obj, prev):
-        """Stores (or, for DELETED, removes) obj at the next resourceVersion and returns it."""
+        """Stores (or, for DELETED, removes) obj at the next resourceVersion and returns the
+        stored object (read-only). The caller hands obj over: it must not change it later."""
         self.rv += 1
-        obj = copy.deepcopy(obj)
-        obj["metadata"]["resourceVersion"] = str(self.rv)
+        obj = dict(obj, metadata=dict(obj["metadata"], resourceVersion=str(self.rv)))
         bucket = self._objects.setdefault(storage, {})
         if event_type == "DELETED":
             bucket.pop(key_of(obj), None)
@@ -65,7 +70,7 @@ class Store:
         if len(self._history) > MAX_HISTORY:
             self.compact(self.rv - MAX_HISTORY // 2)
         self.lock.notify_all()
-        return copy.deepcopy(obj)
+        return obj
 
     def events_after(self, rv):
         return self._history[max(0, rv - self.compacted_rv):]
@@ -80,6 +85,14 @@ class Store:
     def drop_watches(self):
         self.watch_epoch += 1
         self.lock.notify_all()
+
+
+def clone(value):
+    """A deep copy of a JSON value; several times faster than copy.deepcopy."""
+    try:
+        return marshal.loads(marshal.dumps(value))
+    except ValueError:   # not plain data after all
+        return copy.deepcopy(value)
 
 
 def key_of(obj):

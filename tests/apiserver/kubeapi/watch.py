@@ -30,7 +30,7 @@ class Watch:
         self.timeout = int(request.param("timeoutSeconds") or DEFAULT_TIMEOUT)
 
     def _event(self, event_type, obj):
-        return {"type": event_type, "object": self.app.api.external(self.rtype, obj)}
+        return {"type": event_type, "object": self.app.api.view(self.rtype, obj)}
 
     def _bookmark(self, rv, initial_end=False):
         meta = {"resourceVersion": str(rv)}
