@@ -42,7 +42,8 @@ InjectionDesire desireFor(const policy::ProxyPolicy& policy) {
   InjectionDesire desire;
   desire.policy = &policy;
   desire.hash = kCurrentHash;
-  desire.caBundlePem = "-----BEGIN CERTIFICATE-----\nMIIB...\n-----END CERTIFICATE-----\n";
+  desire.caBundlePem = std::make_shared<const std::string>(
+      "-----BEGIN CERTIFICATE-----\nMIIB...\n-----END CERTIFICATE-----\n");
   desire.proxyUser = "agent";
   desire.proxyPassword = "p@ss";
   return desire;

@@ -81,7 +81,7 @@ InjectionPlan planInjection(const InjectionDesire& desire, const InjectionInputs
       wanted.push_back({{kind, ns, webhook::copyName(prefix, policy.name)}, data, hash});
     }
   };
-  if (desire.caBundlePem) {
+  if (desire.caBundlePem && !plan.namespaces.empty()) {
     want("ConfigMap", webhook::kCaBundleCopyPrefix,
          {{std::string(webhook::kCaBundleKey), *desire.caBundlePem}});
   }

@@ -55,9 +55,11 @@ struct CopyObject {
 // What the policy injects, as resolved by the reconciler.
 struct InjectionDesire {
   const policy::ProxyPolicy* policy = nullptr;
-  std::string hash;                        // webhook::injectionHash of its Injection
-  std::optional<std::string> caBundlePem;  // when pods get a CA bundle
-  std::optional<std::string> proxyUser;    // raw; copied percent-encoded
+  std::string hash;  // webhook::injectionHash of its Injection
+  // When pods get a CA bundle; shared, not copied: with the system CAs it is ~200 KB, and
+  // every reconcile of every policy would otherwise copy it.
+  std::shared_ptr<const std::string> caBundlePem;
+  std::optional<std::string> proxyUser;  // raw; copied percent-encoded
   std::optional<std::string> proxyPassword;
 };
 

@@ -116,7 +116,8 @@ std::shared_ptr<const Reconciler::MergedBundle> Reconciler::caBundle(
   for (const auto& [origin, pem] : sources) input.push_back({origin, pem});
   auto merged = trust::mergeCaBundle(includeSystemCAs ? injection_.systemCaPem() : "", input, now);
   auto bundle = std::make_shared<MergedBundle>(
-      MergedBundle{std::move(merged.pem), std::move(merged.hash), std::move(merged.expired), now});
+      MergedBundle{std::make_shared<const std::string>(std::move(merged.pem)),
+                   std::move(merged.hash), std::move(merged.expired), now});
   std::lock_guard lock(bundleMutex_);
   if (bundles_.size() > 4096) bundles_.clear();  // bounded: sets of sources no policy uses go
   bundles_[key] = bundle;

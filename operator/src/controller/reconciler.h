@@ -89,7 +89,7 @@ class Reconciler {
  private:
   ReconcileResult publish(const nlohmann::json& policy, const PolicyObservation& seen);
   struct MergedBundle {
-    std::string pem;
+    std::shared_ptr<const std::string> pem;
     std::string hash;
     std::vector<std::string> expired;
     std::chrono::system_clock::time_point mergedAt;
