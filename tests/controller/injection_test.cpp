@@ -7,6 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "encoding/encoding.h"
 #include "webhook/pod_mutation.h"
 
 namespace agentproxy::controller {
@@ -326,13 +327,13 @@ TEST_F(PlanInjectionTest, FinishedPodsAreNotStale) {
 }
 
 TEST(PercentEncodeUserinfo, KeepsUnreservedAndEncodesTheRest) {
-  EXPECT_EQ(percentEncodeUserinfo(""), "");
-  EXPECT_EQ(percentEncodeUserinfo("AZaz09-._~"), "AZaz09-._~");
-  EXPECT_EQ(percentEncodeUserinfo("p@ss:w/rd%41"), "p%40ss%3Aw%2Frd%2541");
-  EXPECT_EQ(percentEncodeUserinfo("corp\\agent"), "corp%5Cagent");
-  EXPECT_EQ(percentEncodeUserinfo("a b#c?d[e]$(X)"), "a%20b%23c%3Fd%5Be%5D%24%28X%29");
-  EXPECT_EQ(percentEncodeUserinfo("mot-de-passé"), "mot-de-pass%C3%A9");
-  EXPECT_EQ(percentEncodeUserinfo(std::string_view("a\0b", 3)), "a%00b");
+  EXPECT_EQ(encoding::percentEncode(""), "");
+  EXPECT_EQ(encoding::percentEncode("AZaz09-._~"), "AZaz09-._~");
+  EXPECT_EQ(encoding::percentEncode("p@ss:w/rd%41"), "p%40ss%3Aw%2Frd%2541");
+  EXPECT_EQ(encoding::percentEncode("corp\\agent"), "corp%5Cagent");
+  EXPECT_EQ(encoding::percentEncode("a b#c?d[e]$(X)"), "a%20b%23c%3Fd%5Be%5D%24%28X%29");
+  EXPECT_EQ(encoding::percentEncode("mot-de-passé"), "mot-de-pass%C3%A9");
+  EXPECT_EQ(encoding::percentEncode(std::string_view("a\0b", 3)), "a%00b");
 }
 
 }  // namespace

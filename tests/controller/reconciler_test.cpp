@@ -499,7 +499,7 @@ class InjectionReconcileTest : public ReconcilerTest {
   // The password, raw or in any encoding it takes on its way to the copy, is in no status and
   // no event.
   void expectPasswordNowhere() {
-    const std::string forms[] = {kPassword, percentEncodeUserinfo(kPassword),
+    const std::string forms[] = {kPassword, encoding::percentEncode(kPassword),
                                  encoding::base64Encode(kPassword)};
     for (const auto& status : writer_.writes) {
       for (const auto& form : forms) EXPECT_THAT(status.dump(), Not(HasSubstr(form)));

@@ -39,21 +39,6 @@ std::optional<ObjectRef> controllerOf(const json& pod, const std::string& ns) {
 
 }  // namespace
 
-std::string percentEncodeUserinfo(std::string_view text) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : text) {
-    if (std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += kHex[c >> 4];
-      out += kHex[c & 15];
-    }
-  }
-  return out;
-}
-
 InjectionPlan planInjection(const InjectionDesire& desire, const InjectionInputs& inputs) {
   const auto& operatorNamespace = inputs.operatorNamespace;
   const auto& policy = *desire.policy;
@@ -87,8 +72,8 @@ InjectionPlan planInjection(const InjectionDesire& desire, const InjectionInputs
   }
   if (desire.proxyUser && desire.proxyPassword) {
     want("Secret", webhook::kCredentialsCopyPrefix,
-         {{"username", percentEncodeUserinfo(*desire.proxyUser)},
-          {"password", percentEncodeUserinfo(*desire.proxyPassword)}});
+         {{"username", encoding::percentEncode(*desire.proxyUser)},
+          {"password", encoding::percentEncode(*desire.proxyPassword)}});
   }
 
   std::map<ObjectRef, std::string> existing;  // this policy's copies -> content hash

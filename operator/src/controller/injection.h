@@ -59,7 +59,9 @@ struct InjectionDesire {
   // When pods get a CA bundle; shared, not copied: with the system CAs it is ~200 KB, and
   // every reconcile of every policy would otherwise copy it.
   std::shared_ptr<const std::string> caBundlePem;
-  std::optional<std::string> proxyUser;  // raw; copied percent-encoded
+  // Raw; the copy holds them percent-encoded (encoding::percentEncode), so that $(VAR)
+  // expansion in a proxy URL keeps each one userinfo component.
+  std::optional<std::string> proxyUser;
   std::optional<std::string> proxyPassword;
 };
 
@@ -90,9 +92,5 @@ struct InjectionInputs {
 };
 
 InjectionPlan planInjection(const InjectionDesire& desire, const InjectionInputs& inputs);
-
-// The copies' content: percent-encoded so that $(VAR) expansion inside a proxy URL keeps it
-// one userinfo component (RFC 3986 unreserved characters stay as they are).
-std::string percentEncodeUserinfo(std::string_view text);
 
 }  // namespace agentproxy::controller

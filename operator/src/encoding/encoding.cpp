@@ -3,6 +3,8 @@
 #include <openssl/evp.h>
 #include <openssl/sha.h>
 
+#include <cctype>
+
 namespace agentproxy::encoding {
 
 std::string base64Encode(std::string_view bytes) {
@@ -37,6 +39,22 @@ std::string sha256Hex(std::string_view bytes) {
   for (unsigned char b : digest) {
     out += kHex[b >> 4];
     out += kHex[b & 15];
+  }
+  return out;
+}
+
+std::string percentEncode(std::string_view bytes) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  out.reserve(bytes.size());
+  for (unsigned char c : bytes) {
+    if (std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~') {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    }
   }
   return out;
 }

@@ -1,4 +1,4 @@
-// The byte encodings HTTP and Kubernetes use: base64 (Proxy-Authorization, WebSocket keys,
+// The byte encodings HTTP and Kubernetes use: percent-encoding (URLs), base64 (Proxy-Authorization, WebSocket keys,
 // Secret data, AdmissionReview patches) and SHA-256 in hex (fingerprints, injection hashes).
 // Pure; OpenSSL stays in the .cpp file.
 #pragma once
@@ -13,6 +13,9 @@ namespace agentproxy::encoding {
 std::string base64Encode(std::string_view bytes);
 // Throws std::invalid_argument when `text` is not padded RFC 4648 base64.
 std::string base64Decode(std::string_view text);
+// RFC 3986 percent-encoding of everything but the unreserved characters (ALPHA, DIGIT, "-",
+// ".", "_", "~"), uppercase hex: safe in a URL path segment, a query value and userinfo.
+std::string percentEncode(std::string_view bytes);
 // Lowercase hex of the SHA-256 digest of `bytes`.
 std::string sha256Hex(std::string_view bytes);
 

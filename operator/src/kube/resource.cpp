@@ -4,7 +4,11 @@
 #include <set>
 #include <stdexcept>
 
+#include "encoding/encoding.h"
+
 namespace agentproxy::kube {
+
+std::string percentEncode(std::string_view text) { return encoding::percentEncode(text); }
 
 std::string ResourceType::displayName() const {
   return group.empty() ? plural : plural + "." + group;
@@ -30,23 +34,6 @@ ResourceType mutatingWebhookConfigurations() {
 }
 ResourceType proxyPolicies() { return {"agentproxy.io", "v1alpha1", "proxypolicies", false}; }
 }  // namespace resources
-
-std::string percentEncode(std::string_view text) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  out.reserve(text.size());
-  for (unsigned char c : text) {
-    if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
-        c == '.' || c == '_' || c == '~') {
-      out.push_back(static_cast<char>(c));
-    } else {
-      out.push_back('%');
-      out.push_back(kHex[c >> 4]);
-      out.push_back(kHex[c & 0xF]);
-    }
-  }
-  return out;
-}
 
 std::string resourcePath(const ResourceType& type, std::string_view ns, std::string_view name,
                          std::string_view subresource) {

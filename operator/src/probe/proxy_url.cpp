@@ -6,6 +6,8 @@
 #include <cctype>
 #include <charconv>
 
+#include "encoding/encoding.h"
+
 namespace agentproxy::probe {
 namespace {
 
@@ -37,21 +39,6 @@ std::string percentDecode(std::string_view in, std::string_view what) {
     }
     out += static_cast<char>(hi * 16 + lo);
     i += 2;
-  }
-  return out;
-}
-
-std::string percentEncode(std::string_view in) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : in) {
-    if (std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += kHex[c >> 4];
-      out += kHex[c & 15];
-    }
   }
   return out;
 }
@@ -104,8 +91,8 @@ void splitHostPort(std::string_view in, std::string_view context, std::string& h
   } else {
     host = std::string(in.substr(0, colon));
     port = in.substr(colon + 1);
-    if (port.empty()) throw InputError(std::string(context) + ": empty port in \"" +
-                                       std::string(in) + "\"");
+    if (port.empty())
+      throw InputError(std::string(context) + ": empty port in \"" + std::string(in) + "\"");
   }
   if (host.find(':') != std::string::npos) {
     throw InputError(std::string(context) + ": IPv6 addresses need brackets, as in [::1]:443");
@@ -131,13 +118,12 @@ std::string ProxyUrl::redacted() const {
 
 std::string ProxyUrl::withCredentials() const {
   std::string userinfo;
-  if (hasCredentials()) userinfo = percentEncode(username) + ":" + percentEncode(password) + "@";
+  if (hasCredentials())
+    userinfo = encoding::percentEncode(username) + ":" + encoding::percentEncode(password) + "@";
   return scheme + "://" + userinfo + hostPort();
 }
 
-std::string TargetAddress::hostPort() const {
-  return bracketed(host) + ":" + std::to_string(port);
-}
+std::string TargetAddress::hostPort() const { return bracketed(host) + ":" + std::to_string(port); }
 
 ProxyUrl parseProxyUrl(std::string_view url) {
   ProxyUrl out;
@@ -185,8 +171,7 @@ TargetAddress parseTargetAddress(std::string_view address) {
   TargetAddress out;
   if (address.empty()) throw InputError("target: empty address (want host:port)");
   if (address.find("://") != std::string_view::npos) {
-    throw InputError("target \"" + std::string(address) +
-                     "\" must be host:port, not a URL");
+    throw InputError("target \"" + std::string(address) + "\" must be host:port, not a URL");
   }
   std::string_view port;
   splitHostPort(address, "target", out.host, port);
