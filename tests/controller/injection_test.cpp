@@ -7,7 +7,6 @@
 
 #include <nlohmann/json.hpp>
 
-#include "encoding/encoding.h"
 #include "webhook/pod_mutation.h"
 
 namespace agentproxy::controller {
@@ -324,16 +323,6 @@ TEST_F(PlanInjectionTest, FinishedPodsAreNotStale) {
   auto p = plan(policies_[0]);
   EXPECT_EQ(p.stalePods, 0);
   EXPECT_EQ(p.injectedPods, 1);
-}
-
-TEST(PercentEncodeUserinfo, KeepsUnreservedAndEncodesTheRest) {
-  EXPECT_EQ(encoding::percentEncode(""), "");
-  EXPECT_EQ(encoding::percentEncode("AZaz09-._~"), "AZaz09-._~");
-  EXPECT_EQ(encoding::percentEncode("p@ss:w/rd%41"), "p%40ss%3Aw%2Frd%2541");
-  EXPECT_EQ(encoding::percentEncode("corp\\agent"), "corp%5Cagent");
-  EXPECT_EQ(encoding::percentEncode("a b#c?d[e]$(X)"), "a%20b%23c%3Fd%5Be%5D%24%28X%29");
-  EXPECT_EQ(encoding::percentEncode("mot-de-passé"), "mot-de-pass%C3%A9");
-  EXPECT_EQ(encoding::percentEncode(std::string_view("a\0b", 3)), "a%00b");
 }
 
 }  // namespace

@@ -16,6 +16,16 @@ TEST(Base64Encode, Rfc4648Vectors) {
   EXPECT_EQ(base64Encode(std::string("\xff\xfe\x00", 3)), "//4A");
 }
 
+TEST(PercentEncode, KeepsUnreservedAndEncodesTheRest) {
+  EXPECT_EQ(percentEncode(""), "");
+  EXPECT_EQ(percentEncode("AZaz09-._~"), "AZaz09-._~");
+  EXPECT_EQ(percentEncode("p@ss:w/rd%41"), "p%40ss%3Aw%2Frd%2541");
+  EXPECT_EQ(percentEncode("corp\\agent"), "corp%5Cagent");
+  EXPECT_EQ(percentEncode("a b#c?d[e]$(X)"), "a%20b%23c%3Fd%5Be%5D%24%28X%29");
+  EXPECT_EQ(percentEncode("mot-de-passé"), "mot-de-pass%C3%A9");
+  EXPECT_EQ(percentEncode(std::string_view("a\0b", 3)), "a%00b");
+}
+
 TEST(Base64Decode, RoundTripsAndRefusesWhatIsNotBase64) {
   for (const char* text : {"", "f", "fo", "foo", "foobar", "p@ss:w/rd"}) {
     EXPECT_EQ(base64Decode(base64Encode(text)), text);
