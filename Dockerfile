@@ -19,12 +19,12 @@ FROM debian:bookworm-slim
 LABEL org.opencontainers.image.title="agentproxy" \
       org.opencontainers.image.description="gRPC through corporate HTTP proxies: probed and injected"
 # gRPC, absl, upb, re2 and c-ares are linked into the binary (AGENTPROXY_STATIC_GRPC), so no
-# libgrpc++1.51 here; OpenSSL, cpprestsdk and yaml-cpp stay shared (zlib, libstdc++ and the C
-# library are in the base image). ca-certificates: the system roots the probe verifies
-# management-plane certificates against.
+# libgrpc++1.51 here; OpenSSL, cpprestsdk, yaml-cpp and simdjson stay shared (zlib, libstdc++
+# and the C library are in the base image). ca-certificates: the system roots the probe
+# verifies management-plane certificates against.
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      ca-certificates libssl3 libcpprest2.10 libyaml-cpp0.7 \
+      ca-certificates libssl3 libcpprest2.10 libyaml-cpp0.7 libsimdjson14 \
  && rm -rf /var/lib/apt/lists/*
 COPY --from=build /build/bin/agentproxy /usr/local/bin/agentproxy
 # A fixed non-root UID, so that runAsNonRoot can verify it without a passwd entry; the chart

@@ -1,11 +1,11 @@
 // webhook_bench_server: the injection webhook as bench/webhook_bench.sh measures it, with the real
-// mutation (parseAdmissionReview -> selectPolicy -> injectionFor -> podPatch -> allowedResponse)
-// for two ProxyPolicies, behind either HTTPS server:
+// mutation (webhook::admitPod, as `agentproxy run` installs it, with two ProxyPolicies prepared
+// as the operator prepares them), behind either HTTPS server:
 //   --impl beast    webhook::AdmissionServer (what the operator ships)
 //   --impl cpprest  a minimal cpprestsdk http_listener over HTTPS, for comparison
 // Usage:
 //   webhook_bench_server --impl beast|cpprest --port P --cert F --key F [--threads 2]
-//                        [--handler mutation|admit|static]
+//                        [--handler mutation|static]
 //       serves until SIGTERM or SIGINT; prints "listening on P" once it accepts.
 //   webhook_bench_server --print-request    the ~3 KB AdmissionReview the load generator sends
 //   webhook_bench_server --print-response   what the handler answers to it (nginx serves that)
@@ -182,23 +182,23 @@ std::vector<policy::ProxyPolicy> proxyPolicies() {
   return {make("corp-proxy", "agent", true), make("web-proxy", "web", false)};
 }
 
-// The webhook's decision for one AdmissionReview, as the operator makes it.
+// The webhook's decision for one AdmissionReview: webhook::admitPod(), what `agentproxy run`
+// installs, over a snapshot prepared as the operator prepares it.
 class Mutation {
  public:
-  Mutation() : policies_(proxyPolicies()) {
+  Mutation() {
     namespaces_["workloads"] = {
         "workloads",
         {{"agentproxy.io/inject", "enabled"}, {"kubernetes.io/metadata.name", "workloads"}}};
-    cluster_.apiServerHost = "10.96.0.1";
-    cluster_.serviceCIDRs = {"10.96.0.0/12"};
-    cluster_.podCIDRs = {"10.244.0.0/16"};
-    admission_.policies = policies_;
-    admission_.cluster = cluster_;
+    admission_.policies = std::make_shared<std::vector<policy::ProxyPolicy>>(proxyPolicies());
+    admission_.cluster.apiServerHost = "10.96.0.1";
+    admission_.cluster.serviceCIDRs = {"10.96.0.0/12"};
+    admission_.cluster.podCIDRs = {"10.244.0.0/16"};
     admission_.operatorNamespace = "agentproxy-system";
+    webhook::prepareAdmission(admission_);
   }
 
-  // The operator's own entry point for the same decision (what `agentproxy run` calls).
-  webhook::AdmissionHttpResponse admit(std::string_view body) const {
+  webhook::AdmissionHttpResponse operator()(std::string_view body) const {
     auto answer = webhook::admitPod(body, admission_, [this](const std::string& name) {
       auto found = namespaces_.find(name);
       return found == namespaces_.end() ? std::nullopt
@@ -207,45 +207,8 @@ class Mutation {
     return {answer.httpStatus, std::move(answer.body)};
   }
 
-  webhook::AdmissionHttpResponse operator()(std::string_view body) const {
-    webhook::AdmissionRequest request;
-    try {
-      request = webhook::parseAdmissionReview(body);
-    } catch (const webhook::AdmissionError& e) {
-      if (e.uid().empty()) return {400, json{{"error", e.what()}}.dump()};
-      return {200, webhook::errorResponse(e.uid(), 400, e.what()).dump()};
-    }
-    try {
-      webhook::PodNamespace podNamespace{request.namespace_, {}};
-      if (auto found = namespaces_.find(request.namespace_); found != namespaces_.end()) {
-        podNamespace = found->second;
-      }
-      auto selection =
-          webhook::selectPolicy(request.pod, podNamespace, policies_, "agentproxy-system");
-      if (selection.outcome != webhook::SelectionOutcome::kInject) {
-        return {200, webhook::allowedResponse(request.uid, json::array()).dump()};
-      }
-      const policy::ProxyPolicy& chosen = *selection.policy;
-      auto injection = webhook::injectionFor(
-          chosen,
-          policy::joinNoProxy(policy::effectiveNoProxyEntries(chosen.spec.noProxy, cluster_)),
-          chosen.spec.credentials ? "agentproxy-proxy-" + chosen.name : "",
-          "agentproxy-ca-" + chosen.name);
-      std::vector<std::string> warnings;
-      if (!selection.outvoted.empty())
-        warnings.push_back(webhook::describe(selection, podNamespace));
-      return {200, webhook::allowedResponse(request.uid, webhook::podPatch(request.pod, injection),
-                                            warnings)
-                       .dump()};
-    } catch (const std::exception& e) {
-      return {200, webhook::errorResponse(request.uid, 400, e.what()).dump()};
-    }
-  }
-
  private:
-  std::vector<policy::ProxyPolicy> policies_;
   std::map<std::string, webhook::PodNamespace> namespaces_;
-  policy::ClusterNetwork cluster_;
   webhook::AdmissionPolicies admission_;
 };
 
@@ -304,7 +267,6 @@ int main(int argc, char** argv) {
                     cpuUs / kCalls, wall.count() / kCalls, bytes / kCalls);
       };
       time("mutation", [&](std::string_view body) { return mutation(body); });
-      time("admit", [&](std::string_view body) { return mutation.admit(body); });
       return 0;
     }
     std::string impl = flags["--impl"];
@@ -318,7 +280,6 @@ int main(int argc, char** argv) {
     pthread_sigmask(SIG_BLOCK, &stopSignals, nullptr);
     // --handler static answers every request with the mutation's answer, computed once: the
     // cost of the HTTPS server alone.
-    // --handler admit is the operator's webhook::admitPod() for the same policies.
     std::string fixedAnswer = mutation(review).body;
     std::string handlerName = flags.count("--handler") ? flags["--handler"] : "mutation";
     webhook::AdmissionServer::Handler handler;
@@ -326,12 +287,10 @@ int main(int argc, char** argv) {
       handler = [&fixedAnswer](std::string_view) {
         return webhook::AdmissionHttpResponse{200, fixedAnswer};
       };
-    } else if (handlerName == "admit") {
-      handler = [&mutation](std::string_view body) { return mutation.admit(body); };
     } else if (handlerName == "mutation") {
       handler = [&mutation](std::string_view body) { return mutation(body); };
     } else {
-      std::fprintf(stderr, "webhook_bench_server: --handler is mutation, admit or static\n");
+      std::fprintf(stderr, "webhook_bench_server: --handler is mutation or static\n");
       return 64;
     }
     if (impl == "beast") {

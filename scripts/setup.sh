@@ -7,7 +7,7 @@ set -euo pipefail
 build_packages=(
   g++ cmake ninja-build ccache pkg-config git ca-certificates
   libssl-dev libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
-  nlohmann-json3-dev libgtest-dev libgmock-dev libcpprest-dev libboost-dev libyaml-cpp-dev
+  nlohmann-json3-dev libgtest-dev libgmock-dev libcpprest-dev libboost-dev libyaml-cpp-dev libsimdjson-dev
 )
 # The proxy lab the tests, the demo and the benchmarks run on 127.0.0.1.
 lab_packages=(squid-openssl tinyproxy nginx mitmproxy openssl curl python3)

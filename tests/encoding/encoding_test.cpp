@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <nlohmann/json.hpp>
+
 namespace agentproxy::encoding {
 namespace {
 
@@ -14,6 +16,34 @@ TEST(Base64Encode, Rfc4648Vectors) {
   EXPECT_EQ(base64Encode("fooba"), "Zm9vYmE=");
   EXPECT_EQ(base64Encode("foobar"), "Zm9vYmFy");
   EXPECT_EQ(base64Encode(std::string("\xff\xfe\x00", 3)), "//4A");
+  // Every byte value, at every offset within a group of three, decodes back.
+  std::string bytes;
+  for (int i = 0; i < 256 * 3 + 2; ++i) bytes += static_cast<char>((i * 7 + i / 256) & 0xff);
+  for (size_t n = 0; n < 8; ++n) {
+    EXPECT_EQ(base64Decode(base64Encode(bytes.substr(n))), bytes.substr(n)) << n;
+  }
+  std::string out = "prefix:";
+  appendBase64(out, "foobar");
+  EXPECT_EQ(out, "prefix:Zm9vYmFy");
+}
+
+std::string jsonString(std::string_view text) {
+  std::string out = "x";
+  appendJsonString(out, text);
+  return out.substr(1);
+}
+
+TEST(AppendJsonString, QuotesAndEscapesWhatJsonRequires) {
+  EXPECT_EQ(jsonString(""), R"("")");
+  EXPECT_EQ(jsonString("/metadata/annotations/agentproxy.io~1policy"),
+            R"("/metadata/annotations/agentproxy.io~1policy")");
+  EXPECT_EQ(jsonString("a\"b\\c\nd\re\tf"), R"("a\"b\\c\nd\re\tf")");
+  EXPECT_EQ(jsonString(std::string("\x00\x01\x1f", 3)), R"("\u0000\u0001\u001f")");
+  EXPECT_EQ(jsonString("caf\xc3\xa9 \x7f"), "\"caf\xc3\xa9 \x7f\"");
+  // Every ASCII character reads back as itself.
+  std::string ascii;
+  for (int c = 0; c < 0x80; ++c) ascii += static_cast<char>(c);
+  EXPECT_EQ(nlohmann::json::parse(jsonString(ascii)).get<std::string>(), ascii);
 }
 
 TEST(PercentEncode, KeepsUnreservedAndEncodesTheRest) {

@@ -16,6 +16,8 @@ namespace {
 using nlohmann::json;
 using testing::agentPod;
 using ::testing::HasSubstr;
+using ::testing::Not;
+using ::testing::StartsWith;
 using testing::proxyPolicy;
 
 json podReview(const json& pod) {
@@ -66,13 +68,60 @@ TEST(ParseAdmissionReview, ReadsAPodCreate) {
   EXPECT_EQ(request.operation, "CREATE");
   EXPECT_EQ(request.namespace_, "workloads");
   EXPECT_FALSE(request.dryRun);
-  EXPECT_EQ(request.pod, agentPod());
+  // What the mutation reads, whole; of volumes and mounts only the names; nothing else.
+  json pod = agentPod();
+  EXPECT_EQ(request.pod["metadata"], pod["metadata"]);
+  json names = json::parse(R"([{"name": "config"}, {"name": "kube-api-access-x7k2p"}])");
+  EXPECT_EQ(request.pod["spec"]["volumes"], names);
+  EXPECT_EQ(request.pod["spec"]["containers"][0],
+            json({{"name", "agent"},
+                  {"env", pod["spec"]["containers"][0]["env"]},
+                  {"volumeMounts", names}}));
+  EXPECT_EQ(request.pod["spec"]["containers"][1], json({{"name", "log-shipper"}}));
+  EXPECT_EQ(request.pod["spec"]["initContainers"][0], json({{"name", "wait-config"}}));
+}
+
+TEST(ParseAdmissionReview, KeepsOnlyWhatTheMutationReads) {
+  json pod = agentPod();
+  pod["metadata"]["managedFields"] = json::array({{{"manager", "kubectl"}, {"fieldsV1", {}}}});
+  pod["spec"]["hostNetwork"] = true;
+  pod["spec"]["tolerations"] = json::array({{{"operator", "Exists"}}});
+  json review = podReview(pod);
+  review["request"]["object"]["status"] = {{"phase", "Pending"}};
+  AdmissionRequest request = parseAdmissionReview(review.dump());
+  EXPECT_FALSE(request.pod["metadata"].contains("managedFields"));
+  EXPECT_FALSE(request.pod["spec"].contains("tolerations"));
+  EXPECT_FALSE(request.pod.contains("status"));
+  EXPECT_EQ(request.pod["spec"]["hostNetwork"], true);
+  EXPECT_EQ(request.pod["apiVersion"], "v1");
+  EXPECT_EQ(request.pod["kind"], "Pod");
+  // The operator's own volume and mount are kept whole: the mutation compares them.
+  json volume = {{"name", "agentproxy-ca"}, {"configMap", {{"name", "agentproxy-ca-corp"}}}};
+  json mount = {{"name", "agentproxy-ca"}, {"mountPath", "/etc/agentproxy/ca"}};
+  pod["spec"]["volumes"].push_back(volume);
+  pod["spec"]["containers"][0]["volumeMounts"].push_back(mount);
+  request = parseAdmissionReview(podReview(pod).dump());
+  EXPECT_EQ(request.pod["spec"]["volumes"].back(), volume);
+  EXPECT_EQ(request.pod["spec"]["containers"][0]["volumeMounts"].back(), mount);
+  // Types are kept as they came, so the mutation can name what is wrong.
+  pod["spec"]["containers"] = {{"agent", {{"name", "agent"}}}};
+  pod["spec"]["initContainers"] = json::array({"wait-config"});
+  request = parseAdmissionReview(podReview(pod).dump());
+  EXPECT_TRUE(request.pod["spec"]["containers"].is_object());
+  EXPECT_EQ(request.pod["spec"]["initContainers"], json::array({"wait-config"}));
 }
 
 TEST(ParseAdmissionReview, MalformedInputGivesClearErrors) {
   std::string valid = podReview(agentPod()).dump();
-  EXPECT_EQ(parseError(valid.substr(0, valid.size() / 2)), "|the request body is not valid JSON");
-  EXPECT_EQ(parseError(""), "|the request body is not valid JSON");
+  // The message says what is wrong, never quotes the text, which may be a secret.
+  for (std::string body : {valid.substr(0, valid.size() / 2), std::string(),
+                           std::string(R"({"request": {"object": {"env": "s3cret-value)"),
+                           std::string(R"({"request": {"uid": "x", "object": s3cret}})"),
+                           std::string("{\"kind\": \"AdmissionReview\", \"x\": \"\xff\"}")}) {
+    std::string error = parseError(body);
+    EXPECT_THAT(error, StartsWith("|the request body is not valid JSON: ")) << body;
+    EXPECT_THAT(error, Not(HasSubstr("s3cret"))) << body;
+  }
   EXPECT_EQ(parseError("[1, 2]"), "|the request body is not an AdmissionReview");
   EXPECT_EQ(parseError(R"({"kind": "Pod", "apiVersion": "v1"})"),
             "|the request body is not an AdmissionReview");
@@ -115,7 +164,7 @@ TEST(ParseAdmissionReview, AnObjectThatIsNotAPodIsNamed) {
 TEST(AdmissionResponse, AllowedWithABase64JsonPatch) {
   json patch =
       json::parse(R"([{"op": "add", "path": "/metadata/annotations/a~1b", "value": "c"}])");
-  json review = allowedResponse("uid-1", patch, {"also selected by mid"});
+  json review = json::parse(allowedResponse("uid-1", patch.dump(), {"also selected by mid"}));
   EXPECT_EQ(review["apiVersion"], "admission.k8s.io/v1");
   EXPECT_EQ(review["kind"], "AdmissionReview");
   const json& response = review["response"];
@@ -127,12 +176,13 @@ TEST(AdmissionResponse, AllowedWithABase64JsonPatch) {
 }
 
 TEST(AdmissionResponse, AnEmptyPatchIsAPlainAllow) {
-  json review = allowedResponse("uid-2", json::array());
+  json review = json::parse(allowedResponse("uid-2", "[]"));
   EXPECT_EQ(review["response"], json({{"uid", "uid-2"}, {"allowed", true}}));
 }
 
 TEST(AdmissionResponse, ErrorsCarryCodeAndMessage) {
-  json review = errorResponse("uid-3", 400, "the object is a Deployment apps/v1, not a v1 Pod");
+  json review =
+      json::parse(errorResponse("uid-3", 400, "the object is a Deployment apps/v1, not a v1 Pod"));
   EXPECT_EQ(review["response"],
             json::parse(R"({"uid": "uid-3", "allowed": false, "status": {"code": 400,
                             "message": "the object is a Deployment apps/v1, not a v1 Pod"}})"));
@@ -148,8 +198,8 @@ TEST(AdmissionRoundTrip, APodCreateComesBackInjected) {
   PolicySelection selection = selectPolicy(request.pod, ns, policies, "agentproxy-system");
   ASSERT_EQ(selection.outcome, SelectionOutcome::kInject);
   Injection injection = injectionFor(*selection.policy, "localhost,.svc", "", "agentproxy-ca");
-  json review =
-      allowedResponse(request.uid, podPatch(request.pod, injection), {describe(selection, ns)});
+  json review = json::parse(allowedResponse(request.uid, podPatch(request.pod, injection).dump(),
+                                            {describe(selection, ns)}));
 
   json stored = applyJsonPatch(request.pod, json::parse(base64Decode(review["response"]["patch"])));
   EXPECT_EQ(stored["metadata"]["annotations"]["agentproxy.io/policy"], "backup-proxy");
@@ -160,7 +210,7 @@ TEST(AdmissionRoundTrip, APodCreateComesBackInjected) {
 
   // The API server re-invokes the webhook with the stored pod: nothing more to do.
   AdmissionRequest again = parseAdmissionReview(podReview(stored).dump());
-  EXPECT_EQ(allowedResponse(again.uid, podPatch(again.pod, injection))["response"],
+  EXPECT_EQ(json::parse(allowedResponse(again.uid, podPatch(again.pod, injection).dump()))["response"],
             json({{"uid", again.uid}, {"allowed", true}}));
 }
 

@@ -78,10 +78,11 @@ policy::ProxyPolicy corpPolicy(const std::string& name = "corp-proxy") {
 
 AdmissionPolicies admissionPolicies(std::vector<policy::ProxyPolicy> policies) {
   AdmissionPolicies a;
-  a.policies = std::move(policies);
+  a.policies = std::make_shared<std::vector<policy::ProxyPolicy>>(std::move(policies));
   a.caBundleHashes = {{"corp-proxy", kCaHash}};
   a.cluster = {"10.96.0.1", {"10.96.0.0/12"}, {"10.244.0.0/16"}};
   a.operatorNamespace = "agentproxy-system";
+  prepareAdmission(a);
   return a;
 }
 
@@ -408,10 +409,31 @@ TEST_F(AdmitPodTest, UpdateIsAllowedUnchanged) {
 
 TEST_F(AdmitPodTest, WithoutAComputedCaBundleHashThePodWillCountAsStale) {
   policies_.caBundleHashes.clear();  // the operator has not written status.caBundleHash yet
+  prepareAdmission(policies_);
   auto answer = admitCreate(agentPod());
   json patched = applyJsonPatch(agentPod(), answer.patch());
   EXPECT_EQ(patched["metadata"]["annotations"]["agentproxy.io/injection-hash"], controllerHash(""));
   EXPECT_NE(patched["metadata"]["annotations"]["agentproxy.io/injection-hash"], controllerHash());
+}
+
+// The snapshot prepares each policy once; a new snapshot keeps what did not change.
+TEST_F(AdmitPodTest, PreparedInjectionsAreReusedUntilTheirPolicyChanges) {
+  auto previous = admissionPolicies({proxyPolicy("zeta-proxy"), corpPolicy()});
+  ASSERT_EQ(previous.prepared.size(), 2u);
+  EXPECT_EQ(previous.prepared.at("corp-proxy")->hash, controllerHash());
+
+  auto next = admissionPolicies({proxyPolicy("zeta-proxy"), corpPolicy()});
+  next.caBundleHashes["corp-proxy"] = "sha256:rotated";
+  prepareAdmission(next, &previous);
+  EXPECT_EQ(next.prepared.at("zeta-proxy"), previous.prepared.at("zeta-proxy"));
+  EXPECT_NE(next.prepared.at("corp-proxy"), previous.prepared.at("corp-proxy"));
+  EXPECT_EQ(next.prepared.at("corp-proxy")->hash, controllerHash("sha256:rotated"));
+
+  // What admitPod() stamps is the current preparation's hash.
+  policies_ = next;
+  json patched = applyJsonPatch(agentPod(), admitCreate(agentPod()).patch());
+  EXPECT_EQ(patched["metadata"]["annotations"]["agentproxy.io/injection-hash"],
+            controllerHash("sha256:rotated"));
 }
 
 }  // namespace

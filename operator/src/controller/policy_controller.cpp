@@ -159,7 +159,7 @@ struct PolicyController::State : InjectionWorld {
       }
       caBundleHashes[key] = object.value("/status/caBundleHash"_json_pointer, std::string());
       snapshot.reset();
-      admission.reset();
+      admissionStale = true;
     }
     enqueue(key);
   }
@@ -171,7 +171,7 @@ struct PolicyController::State : InjectionWorld {
       parsed.erase(key);
       caBundleHashes.erase(key);
       snapshot.reset();
-      admission.reset();
+      admissionStale = true;
     }
     forget(key);
     if (reconciling) deleteCopiesOf(key);
@@ -286,13 +286,15 @@ struct PolicyController::State : InjectionWorld {
 
   std::shared_ptr<const webhook::AdmissionPolicies> admissionPolicies() {
     std::lock_guard lock(parsedMutex);
-    if (!admission) {
+    if (!admission || admissionStale) {
       auto out = std::make_shared<webhook::AdmissionPolicies>();
-      out->policies = *snapshotLocked();
+      out->policies = snapshotLocked();
       out->caBundleHashes = caBundleHashes;
       out->cluster = options.cluster;
       out->operatorNamespace = options.operatorNamespace;
+      webhook::prepareAdmission(*out, admission.get());
       admission = std::move(out);
+      admissionStale = false;
     }
     return admission;
   }
@@ -386,7 +388,8 @@ struct PolicyController::State : InjectionWorld {
   std::map<std::string, policy::ProxyPolicy> parsed;
   std::map<std::string, std::string> caBundleHashes;
   PolicySnapshot snapshot;  // of `parsed`; reset when it changes
-  std::shared_ptr<const webhook::AdmissionPolicies> admission;        // likewise
+  std::shared_ptr<const webhook::AdmissionPolicies> admission;  // rebuilt when stale, reusing
+  bool admissionStale = false;                                  // its prepared injections
   std::map<std::string, std::map<ObjectRef, nlohmann::json>> copies;  // by policy name
   std::atomic<bool> reconciling{false};
   Informer policies;

@@ -11,15 +11,25 @@ namespace {
 using nlohmann::json;
 
 std::string podName(const AdmissionRequest& request) {
-  auto name = request.pod.value("/metadata/name"_json_pointer, std::string());
-  if (name.empty()) {
-    name = request.pod.value("/metadata/generateName"_json_pointer, std::string()) + "*";
-  }
+  auto metadata = request.pod.find("metadata");
+  auto field = [&](const char* key) {
+    if (metadata == request.pod.end() || !metadata->is_object()) return std::string();
+    auto it = metadata->find(key);
+    return it != metadata->end() && it->is_string() ? it->get<std::string>() : std::string();
+  };
+  auto name = field("name");
+  if (name.empty()) name = field("generateName") + "*";
   return request.namespace_ + "/" + name;
 }
 
-AdmissionAnswer review(const std::string& outcome, const json& response, std::string detail) {
-  return {200, response.dump(), outcome, std::move(detail)};
+AdmissionAnswer review(const std::string& outcome, std::string response, std::string detail) {
+  return {200, std::move(response), outcome, std::move(detail)};
+}
+
+Injection injectionOf(const policy::ProxyPolicy& policy, const AdmissionPolicies& snapshot) {
+  auto hash = snapshot.caBundleHashes.find(policy.name);
+  return injectionForPolicy(policy, snapshot.cluster,
+                            hash == snapshot.caBundleHashes.end() ? std::string() : hash->second);
 }
 
 }  // namespace
@@ -37,7 +47,7 @@ AdmissionAnswer admitPod(std::string_view body, const AdmissionPolicies& policie
   }
   const std::string pod = podName(request);
   if (request.operation != "CREATE") {
-    return review("skipped", allowedResponse(request.uid, json::array()),
+    return review("skipped", allowedResponse(request.uid, ""),
                   pod + ": " + request.operation + " is not injected");
   }
 
@@ -51,21 +61,24 @@ AdmissionAnswer admitPod(std::string_view body, const AdmissionPolicies& policie
     return review("rejected", errorResponse(request.uid, 500, message), pod + ": " + message);
   }
 
-  auto selection =
-      selectPolicy(request.pod, podNamespace, policies.policies, policies.operatorNamespace);
+  static const std::vector<policy::ProxyPolicy> kNone;
+  auto selection = selectPolicy(request.pod, podNamespace,
+                                policies.policies ? *policies.policies : kNone,
+                                policies.operatorNamespace);
   if (selection.outcome != SelectionOutcome::kInject) {
-    return review("skipped", allowedResponse(request.uid, json::array()),
+    return review("skipped", allowedResponse(request.uid, ""),
                   pod + ": " + describe(selection, podNamespace));
   }
 
   const auto& chosen = *selection.policy;
   try {
-    auto hash = policies.caBundleHashes.find(chosen.name);
-    auto injection =
-        injectionForPolicy(chosen, policies.cluster,
-                           hash == policies.caBundleHashes.end() ? std::string() : hash->second);
-    injection.outvoted = selection.outvoted;
-    auto patch = podPatch(request.pod, injection);
+    std::shared_ptr<const PreparedInjection> prepared;
+    if (auto found = policies.prepared.find(chosen.name); found != policies.prepared.end()) {
+      prepared = found->second;
+    } else {
+      prepared = std::make_shared<PreparedInjection>(prepareInjection(injectionOf(chosen, policies)));
+    }
+    auto patch = writePodPatch(request.pod, *prepared, selection.outvoted);
     std::vector<std::string> warnings;
     if (!selection.outvoted.empty()) {
       std::string names;
@@ -74,13 +87,34 @@ AdmissionAnswer admitPod(std::string_view body, const AdmissionPolicies& policie
                          " all select this pod; " + chosen.name +
                          " applies (the alphabetically first name wins)");
     }
-    return review(patch.empty() ? "unchanged" : "injected",
+    return review(patch == "[]" ? "unchanged" : "injected",
                   allowedResponse(request.uid, patch, warnings),
                   pod + ": ProxyPolicy " + chosen.name);
   } catch (const InjectionError& e) {
     std::string message =
         "agentproxy cannot inject ProxyPolicy " + chosen.name + " into " + pod + ": " + e.what();
     return review("rejected", errorResponse(request.uid, 400, message), message);
+  }
+}
+
+void prepareAdmission(AdmissionPolicies& snapshot, const AdmissionPolicies* previous) {
+  snapshot.prepared.clear();
+  if (!snapshot.policies) return;
+  for (const auto& policy : *snapshot.policies) {
+    try {
+      auto injection = injectionOf(policy, snapshot);
+      if (previous) {
+        auto old = previous->prepared.find(policy.name);
+        if (old != previous->prepared.end() && old->second->injection == injection) {
+          snapshot.prepared.emplace(policy.name, old->second);
+          continue;
+        }
+      }
+      snapshot.prepared.emplace(
+          policy.name, std::make_shared<PreparedInjection>(prepareInjection(std::move(injection))));
+    } catch (const InjectionError&) {
+      // admitPod() meets it again and answers with the message.
+    }
   }
 }
 

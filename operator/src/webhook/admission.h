@@ -20,17 +20,25 @@
 
 #include "policy/no_proxy.h"
 #include "policy/proxy_policy.h"
+#include "webhook/pod_mutation.h"
 #include "webhook/policy_selection.h"
 
 namespace agentproxy::webhook {
 
 // What the webhook knows of the policies: a snapshot shared by concurrent requests.
 struct AdmissionPolicies {
-  std::vector<policy::ProxyPolicy> policies;          // the parseable ones
+  std::shared_ptr<const std::vector<policy::ProxyPolicy>> policies;  // the parseable ones
   std::map<std::string, std::string> caBundleHashes;  // policy name -> status.caBundleHash
   policy::ClusterNetwork cluster;
   std::string operatorNamespace;
+  // Each policy's injection computed once (prepareAdmission()); admitPod() computes any that is
+  // missing, such as a policy whose proxy URL cannot carry credentials (to report the error).
+  std::map<std::string, std::shared_ptr<const PreparedInjection>, std::less<>> prepared;
 };
+
+// Fills `snapshot.prepared`, taking the entries of `previous` whose injection did not change, so
+// that a policy change costs one policy's preparation, not all of them.
+void prepareAdmission(AdmissionPolicies& snapshot, const AdmissionPolicies* previous = nullptr);
 
 // The namespace's labels; nullopt when it does not exist. Throws when it cannot be read.
 using NamespaceLookup = std::function<std::optional<PodNamespace>(const std::string& name)>;

@@ -34,19 +34,25 @@ struct AdmissionRequest {
   std::string operation;   // CREATE, UPDATE, ...
   std::string namespace_;  // request.namespace: a pod with generateName may have none yet
   bool dryRun = false;
-  nlohmann::json pod;  // request.object, a JSON object of kind Pod
+  // request.object, a JSON object of kind Pod, with only what the webhook reads: apiVersion,
+  // kind; metadata name, generateName, namespace, labels, annotations; spec hostNetwork; of each
+  // container and init container its name and env; of each volume and volume mount its name,
+  // or all of it when the name starts with agentproxy- (the operator's own). The rest
+  // (managedFields, images, resources, probes...) is never built, which is most of the cost.
+  nlohmann::json pod;
 };
 
 // Throws AdmissionError.
 AdmissionRequest parseAdmissionReview(std::string_view body);
 
-// allowed: true, and when `patch` is a non-empty array, patchType JSONPatch with the patch
-// base64-encoded; `warnings` become the response's warnings (kubectl prints them).
-nlohmann::json allowedResponse(const std::string& uid, const nlohmann::json& patch,
-                               const std::vector<std::string>& warnings = {});
-
+// The AdmissionReview answers, as JSON text.
+// allowed: true, and when `patch` (a JSON Patch array's text) is not empty and not "[]",
+// patchType JSONPatch with the patch base64-encoded; `warnings` become the response's warnings
+// (kubectl prints them).
+std::string allowedResponse(std::string_view uid, std::string_view patch,
+                            const std::vector<std::string>& warnings = {});
 // allowed: false with status {code, message}: the API server rejects the request with the
 // message (or admits it anyway when the webhook's failurePolicy is Ignore).
-nlohmann::json errorResponse(const std::string& uid, int code, const std::string& message);
+std::string errorResponse(std::string_view uid, int code, std::string_view message);
 
 }  // namespace agentproxy::webhook

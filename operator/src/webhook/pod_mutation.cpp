@@ -2,7 +2,6 @@
 
 #include <array>
 #include <nlohmann/json.hpp>
-#include <set>
 
 #include "encoding/encoding.h"
 #include "probe/proxy_url.h"
@@ -86,34 +85,39 @@ bool covers(const json& actual, const json& wanted) {
   return true;
 }
 
-std::string nameOf(const json& entry) {
+// The entry's name; empty when it has none. Points into `entry`.
+std::string_view nameOf(const json& entry) {
   if (!entry.is_object()) return {};
   auto name = entry.find("name");
-  return name != entry.end() && name->is_string() ? name->get<std::string>() : std::string();
+  return name != entry.end() && name->is_string()
+             ? std::string_view(name->get_ref<const std::string&>())
+             : std::string_view();
 }
 
-// The container's env after injection: ours first, then the container's own entries minus those
-// ours replace.
-json injectedEnv(const json& existing, const json& proxy, const json& ca, bool overrideExisting) {
-  std::set<std::string> present;
-  for (const auto& entry : existing) present.insert(nameOf(entry));
-  bool setsProxy = false;
-  for (auto name : kProxyVars) setsProxy = setsProxy || present.count(std::string(name)) > 0;
-
-  json env = json::array();
-  if (overrideExisting || !setsProxy) {
-    for (const auto& entry : proxy) env.push_back(entry);
-  }
-  for (const auto& entry : ca) {
-    if (overrideExisting || present.count(nameOf(entry)) == 0) env.push_back(entry);
-  }
-  std::set<std::string> ours;
-  for (const auto& entry : env) ours.insert(nameOf(entry));
-  for (const auto& entry : existing) {
-    if (ours.count(nameOf(entry)) == 0) env.push_back(entry);
-  }
-  return env;
+std::string jsonString(std::string_view text) {
+  std::string out;
+  encoding::appendJsonString(out, text);
+  return out;
 }
+
+// The patch as JSON text, one operation at a time.
+class PatchWriter {
+ public:
+  void operation(std::string_view op, std::string_view path, std::string_view value) {
+    text_ += text_.empty() ? "[" : ",";
+    text_ += R"({"op":")";
+    text_ += op;
+    text_ += R"(","path":)";
+    encoding::appendJsonString(text_, path);
+    text_ += R"(,"value":)";
+    text_ += value;
+    text_ += '}';
+  }
+  std::string finish() && { return text_.empty() ? "[]" : std::move(text_) + "]"; }
+
+ private:
+  std::string text_;
+};
 
 const json* memberOfType(const json& object, const char* key, json::value_t type,
                          const std::string& path) {
@@ -127,68 +131,132 @@ const json* memberOfType(const json& object, const char* key, json::value_t type
   return &*it;
 }
 
+using Entry = PreparedInjection::Entry;
+
+bool hasName(const std::vector<const Entry*>& entries, std::string_view name) {
+  for (const Entry* e : entries) {
+    if (e->name == name) return true;
+  }
+  return false;
+}
+
+// The container's env after injection: ours first, then the container's own entries minus those
+// ours replace. Written (add when missing, replace when different) only when it changes.
+void patchEnv(const json* existing, const std::string& path, const PreparedInjection& prepared,
+              PatchWriter& patch) {
+  static const json kEmpty = json::array();
+  const json& env = existing ? *existing : kEmpty;
+  auto present = [&env](std::string_view name) {
+    for (const auto& entry : env) {
+      if (nameOf(entry) == name) return true;
+    }
+    return false;
+  };
+  const bool override = prepared.injection.overrideExisting;
+  bool setsProxy = false;
+  for (auto name : kProxyVars) setsProxy = setsProxy || present(name);
+  std::vector<const Entry*> ours;
+  if (override || !setsProxy) {
+    for (const auto& entry : prepared.proxyEnv) ours.push_back(&entry);
+  }
+  for (const auto& entry : prepared.caEnv) {
+    if (override || !present(entry.name)) ours.push_back(&entry);
+  }
+
+  // Unchanged when the env starts with ours and none of the rest has one of our names.
+  bool unchanged = existing && env.size() >= ours.size();
+  for (size_t i = 0; unchanged && i < ours.size(); ++i) unchanged = env[i] == ours[i]->value;
+  for (size_t i = ours.size(); unchanged && i < env.size(); ++i) {
+    unchanged = !hasName(ours, nameOf(env[i]));
+  }
+  if (unchanged) return;
+
+  std::string value = "[";
+  for (const Entry* entry : ours) {
+    if (value.size() > 1) value += ',';
+    value += entry->text;
+  }
+  for (const auto& entry : env) {
+    if (hasName(ours, nameOf(entry))) continue;
+    if (value.size() > 1) value += ',';
+    value += entry.dump();
+  }
+  value += ']';
+  patch.operation(existing ? "replace" : "add", path + "/env", value);
+}
+
 // Adds, replaces or leaves alone the element named like `wanted` in the array `key` of `parent`.
 void ensureNamedElement(const json& parent, const std::string& path, const char* key,
-                        const json& wanted, json& patch) {
+                        const Entry& wanted, PatchWriter& patch) {
   const json* array = memberOfType(parent, key, json::value_t::array, path);
   if (!array) {
-    patch.push_back({{"op", "add"}, {"path", path + "/" + key}, {"value", json::array({wanted})}});
+    patch.operation("add", path + "/" + key, "[" + wanted.text + "]");
     return;
   }
-  std::string name = nameOf(wanted);
   for (size_t i = 0; i < array->size(); ++i) {
-    if (nameOf((*array)[i]) != name) continue;
-    if (!covers((*array)[i], wanted)) {
-      patch.push_back({{"op", "replace"},
-                       {"path", path + "/" + key + "/" + std::to_string(i)},
-                       {"value", wanted}});
+    if (nameOf((*array)[i]) != wanted.name) continue;
+    if (!covers((*array)[i], wanted.value)) {
+      patch.operation("replace", path + "/" + key + "/" + std::to_string(i), wanted.text);
     }
     return;
   }
-  patch.push_back({{"op", "add"}, {"path", path + "/" + key + "/-"}, {"value", wanted}});
+  patch.operation("add", path + "/" + key + "/-", wanted.text);
 }
 
-void patchContainers(const json& spec, const char* key, const Injection& injection,
-                     const json& proxy, const json& ca, json& patch) {
+void patchContainers(const json& spec, const char* key, const PreparedInjection& prepared,
+                     PatchWriter& patch) {
   const json* containers = memberOfType(spec, key, json::value_t::array, "/spec");
   if (!containers) return;
   for (size_t i = 0; i < containers->size(); ++i) {
     const json& container = (*containers)[i];
     std::string path = "/spec/" + std::string(key) + "/" + std::to_string(i);
     if (!container.is_object()) throw InjectionError(path + " is not an object");
-    const json* existing = memberOfType(container, "env", json::value_t::array, path);
-    json env =
-        injectedEnv(existing ? *existing : json::array(), proxy, ca, injection.overrideExisting);
-    if (!existing || env != *existing) {
-      patch.push_back(
-          {{"op", existing ? "replace" : "add"}, {"path", path + "/env"}, {"value", env}});
-    }
-    if (!injection.caBundleConfigMapName.empty()) {
-      ensureNamedElement(container, path, "volumeMounts", caMount(), patch);
+    patchEnv(memberOfType(container, "env", json::value_t::array, path), path, prepared, patch);
+    if (!prepared.injection.caBundleConfigMapName.empty()) {
+      ensureNamedElement(container, path, "volumeMounts", prepared.mount, patch);
     }
   }
 }
 
-void patchAnnotations(const json& pod, const json& wanted, json& patch) {
+void patchAnnotations(const json& pod, const std::vector<std::pair<std::string_view, std::string>>& wanted,
+                      PatchWriter& patch) {
+  auto object = [&wanted] {
+    json annotations = json::object();
+    for (const auto& [key, value] : wanted) annotations[std::string(key)] = value;
+    return annotations;
+  };
   auto metadata = pod.find("metadata");
   if (metadata == pod.end()) {
-    patch.push_back({{"op", "add"}, {"path", "/metadata"}, {"value", {{"annotations", wanted}}}});
+    patch.operation("add", "/metadata", json{{"annotations", object()}}.dump());
     return;
   }
   if (!metadata->is_object()) throw InjectionError("/metadata is not an object");
   const json* annotations =
       memberOfType(*metadata, "annotations", json::value_t::object, "/metadata");
   if (!annotations) {
-    patch.push_back({{"op", "add"}, {"path", "/metadata/annotations"}, {"value", wanted}});
+    patch.operation("add", "/metadata/annotations", object().dump());
     return;
   }
-  for (const auto& [key, value] : wanted.items()) {
+  for (const auto& [key, value] : wanted) {
     auto it = annotations->find(key);
-    if (it != annotations->end() && *it == value) continue;
-    patch.push_back({{"op", it == annotations->end() ? "add" : "replace"},
-                     {"path", "/metadata/annotations/" + escapePointerToken(key)},
-                     {"value", value}});
+    if (it != annotations->end() && it->is_string() && it->get_ref<const std::string&>() == value) {
+      continue;
+    }
+    patch.operation(it == annotations->end() ? "add" : "replace",
+                    "/metadata/annotations/" + escapePointerToken(key), jsonString(value));
   }
+}
+
+Entry entry(json value) {
+  auto name = std::string(nameOf(value));
+  auto text = value.dump();
+  return {std::move(name), std::move(value), std::move(text)};
+}
+
+std::vector<Entry> entries(const json& array) {
+  std::vector<Entry> out;
+  for (const auto& value : array) out.push_back(entry(value));
+  return out;
 }
 
 }  // namespace
@@ -249,30 +317,46 @@ std::string injectionHash(const Injection& injection) {
   return encoding::sha256Hex(injected.dump());
 }
 
-json podPatch(const json& pod, const Injection& injection) {
+PreparedInjection prepareInjection(Injection injection) {
+  PreparedInjection prepared;
+  prepared.hash = injectionHash(injection);
+  prepared.proxyEnv = entries(proxyEnv(injection));
+  prepared.caEnv = entries(caEnv(injection));
+  if (!injection.caBundleConfigMapName.empty()) {
+    prepared.volume = entry(caVolume(injection));
+    prepared.mount = entry(caMount());
+  }
+  prepared.injection = std::move(injection);
+  return prepared;
+}
+
+std::string writePodPatch(const json& pod, const PreparedInjection& prepared,
+                          const std::vector<std::string>& outvoted) {
   if (!pod.is_object()) throw InjectionError("the pod is not a JSON object");
   auto spec = pod.find("spec");
   if (spec == pod.end() || !spec->is_object()) throw InjectionError("the pod has no spec");
   if (!memberOfType(*spec, "containers", json::value_t::array, "/spec")) {
     throw InjectionError("the pod has no spec.containers");
   }
-  json proxy = proxyEnv(injection);
-  json ca = caEnv(injection);
-  json patch = json::array();
-  patchContainers(*spec, "initContainers", injection, proxy, ca, patch);
-  patchContainers(*spec, "containers", injection, proxy, ca, patch);
-  if (!injection.caBundleConfigMapName.empty()) {
-    ensureNamedElement(*spec, "/spec", "volumes", caVolume(injection), patch);
+  PatchWriter patch;
+  patchContainers(*spec, "initContainers", prepared, patch);
+  patchContainers(*spec, "containers", prepared, patch);
+  if (!prepared.injection.caBundleConfigMapName.empty()) {
+    ensureNamedElement(*spec, "/spec", "volumes", prepared.volume, patch);
   }
-  json annotations = {{kPolicyAnnotation, injection.policyName},
-                      {kHashAnnotation, injectionHash(injection)}};
-  if (!injection.outvoted.empty()) {
+  std::vector<std::pair<std::string_view, std::string>> annotations = {
+      {kPolicyAnnotation, prepared.injection.policyName}, {kHashAnnotation, prepared.hash}};
+  if (!outvoted.empty()) {
     std::string names;
-    for (const auto& name : injection.outvoted) names += (names.empty() ? "" : ",") + name;
-    annotations[std::string(kOutvotedAnnotation)] = names;
+    for (const auto& name : outvoted) names += (names.empty() ? "" : ",") + name;
+    annotations.emplace_back(kOutvotedAnnotation, std::move(names));
   }
   patchAnnotations(pod, annotations, patch);
-  return patch;
+  return std::move(patch).finish();
+}
+
+json podPatch(const json& pod, const Injection& injection) {
+  return json::parse(writePodPatch(pod, prepareInjection(injection), injection.outvoted));
 }
 
 }  // namespace agentproxy::webhook

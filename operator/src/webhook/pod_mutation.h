@@ -38,7 +38,7 @@
 //     written, as the policy says.
 #pragma once
 
-#include <nlohmann/json_fwd.hpp>
+#include <nlohmann/json.hpp>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -83,6 +83,8 @@ struct Injection {
   std::string caBundleHash;
   // Other policies that matched the pod (kOutvotedAnnotation); not part of the hash.
   std::vector<std::string> outvoted;
+
+  bool operator==(const Injection&) const = default;
 };
 
 // prefix + policy name, shortened with a hash suffix when it would exceed the 253 characters of
@@ -110,9 +112,36 @@ Injection injectionForPolicy(const policy::ProxyPolicy& policy,
 // hash of a secret is ever written): a rotated password reaches pods when they restart.
 std::string injectionHash(const Injection& injection);
 
-// The patch that brings `pod` to the injected state; an empty array when it is there.
+// An Injection with everything that does not depend on the pod computed once: the env entries,
+// the volume and mount, the hash, each with its JSON text. The webhook keeps one per policy
+// version, so an admission only walks the pod. Immutable; shared by concurrent requests.
+struct PreparedInjection {
+  struct Entry {
+    std::string name;  // the env variable's or volume's name
+    nlohmann::json value;
+    std::string text;  // value.dump()
+  };
+  Injection injection;  // its `outvoted` is not used: that is per pod
+  std::string hash;     // injectionHash(injection)
+  std::vector<Entry> proxyEnv;  // credentials first, then the eight proxy variables
+  std::vector<Entry> caEnv;     // empty without a CA bundle
+  Entry volume;                 // without a CA bundle: empty
+  Entry mount;
+};
+
+// Throws InjectionError as injectionFor() does (a proxy URL that cannot carry credentials).
+PreparedInjection prepareInjection(Injection injection);
+
+// The patch that brings `pod` to the injected state, as JSON text: "[]" when it is there.
+// `outvoted` names the other policies that matched the pod (kOutvotedAnnotation).
+// Values written are the operator's own or whole subtrees of `pod` (env entries), so `pod` may be
+// a copy holding only what parseAdmissionReview() keeps.
 // Throws InjectionError when the pod is not a JSON object with a spec.containers array, or
 // when an existing env, volumeMounts, volumes or annotations is not of the expected type.
+std::string writePodPatch(const nlohmann::json& pod, const PreparedInjection& prepared,
+                          const std::vector<std::string>& outvoted = {});
+
+// writePodPatch() of the prepared `injection`, as a tree (for callers that inspect the patch).
 nlohmann::json podPatch(const nlohmann::json& pod, const Injection& injection);
 
 }  // namespace agentproxy::webhook
