@@ -1,5 +1,6 @@
 #include "webhook/pod_mutation.h"
 
+#include <algorithm>
 #include <array>
 #include <nlohmann/json.hpp>
 
@@ -146,11 +147,11 @@ void patchEnv(const json* existing, const std::string& path, const PreparedInjec
               PatchWriter& patch) {
   static const json kEmpty = json::array();
   const json& env = existing ? *existing : kEmpty;
-  auto present = [&env](std::string_view name) {
-    for (const auto& entry : env) {
-      if (nameOf(entry) == name) return true;
-    }
-    return false;
+  std::vector<std::string_view> names;
+  names.reserve(env.size());
+  for (const auto& entry : env) names.push_back(nameOf(entry));
+  auto present = [&names](std::string_view name) {
+    return std::find(names.begin(), names.end(), name) != names.end();
   };
   const bool override = prepared.injection.overrideExisting;
   bool setsProxy = false;
@@ -167,7 +168,7 @@ void patchEnv(const json* existing, const std::string& path, const PreparedInjec
   bool unchanged = existing && env.size() >= ours.size();
   for (size_t i = 0; unchanged && i < ours.size(); ++i) unchanged = env[i] == ours[i]->value;
   for (size_t i = ours.size(); unchanged && i < env.size(); ++i) {
-    unchanged = !hasName(ours, nameOf(env[i]));
+    unchanged = !hasName(ours, names[i]);
   }
   if (unchanged) return;
 
@@ -176,10 +177,10 @@ void patchEnv(const json* existing, const std::string& path, const PreparedInjec
     if (value.size() > 1) value += ',';
     value += entry->text;
   }
-  for (const auto& entry : env) {
-    if (hasName(ours, nameOf(entry))) continue;
+  for (size_t i = 0; i < env.size(); ++i) {
+    if (hasName(ours, names[i])) continue;
     if (value.size() > 1) value += ',';
-    value += entry.dump();
+    value += env[i].dump();
   }
   value += ']';
   patch.operation(existing ? "replace" : "add", path + "/env", value);
