@@ -9,8 +9,13 @@
 namespace agentproxy::controller {
 namespace {
 
-std::string resourceVersionOf(const nlohmann::json& object) {
-  return object.value("/metadata/resourceVersion"_json_pointer, std::string());
+// metadata.<field> when it is a string, else empty. (json::value with a JSON pointer throws and
+// catches internally when the member is missing: costly at thousands of objects.)
+std::string metadataString(const nlohmann::json& object, const char* field) {
+  auto metadata = object.find("metadata");
+  if (metadata == object.end() || !metadata->is_object()) return {};
+  auto it = metadata->find(field);
+  return it != metadata->end() && it->is_string() ? it->get<std::string>() : std::string();
 }
 
 // Sleeps for `delay` unless stop is requested first; returns whether to go on.
@@ -39,33 +44,38 @@ nlohmann::json Informer::kept(const nlohmann::json& object) const {
   return trim_ ? trim_(object) : object;
 }
 
+Informer::Cached Informer::cached(const nlohmann::json& object) {
+  return {metadataString(object, "resourceVersion"), object.dump()};
+}
+
 std::vector<nlohmann::json> Informer::listNamespace(const std::string& ns) const {
   const std::string prefix = ns + "/";
   std::vector<nlohmann::json> out;
   std::lock_guard lock(mutex_);
   for (auto it = cache_.lower_bound(prefix);
        it != cache_.end() && it->first.compare(0, prefix.size(), prefix) == 0; ++it) {
-    out.push_back(it->second);
+    out.push_back(nlohmann::json::parse(it->second.text));
   }
   return out;
 }
 
 std::string Informer::keyOf(const nlohmann::json& object) {
-  auto ns = object.value("/metadata/namespace"_json_pointer, std::string());
-  auto name = object.value("/metadata/name"_json_pointer, std::string());
+  auto ns = metadataString(object, "namespace");
+  auto name = metadataString(object, "name");
   return ns.empty() ? name : ns + "/" + name;
 }
 
 std::optional<nlohmann::json> Informer::get(const std::string& key) const {
   std::lock_guard lock(mutex_);
   auto it = cache_.find(key);
-  return it == cache_.end() ? std::nullopt : std::optional<nlohmann::json>(it->second);
+  if (it == cache_.end()) return std::nullopt;
+  return nlohmann::json::parse(it->second.text);
 }
 
 std::vector<nlohmann::json> Informer::list() const {
   std::lock_guard lock(mutex_);
   std::vector<nlohmann::json> out;
-  for (const auto& [key, object] : cache_) out.push_back(object);
+  for (const auto& [key, object] : cache_) out.push_back(nlohmann::json::parse(object.text));
   return out;
 }
 
@@ -75,27 +85,35 @@ bool Informer::synced() const {
 }
 
 std::string Informer::relist() {
-  std::map<std::string, nlohmann::json> next;
-  auto version = client_.listEach(type_, "", {},
-                                  [&](nlohmann::json&& item) { next[keyOf(item)] = kept(item); });
+  std::map<std::string, Cached> next;
+  std::vector<std::string> changed;
+  auto version = client_.listEach(type_, "", {}, [&](nlohmann::json&& item) {
+    auto key = keyOf(item);
+    auto entry = cached(kept(item));
+    {
+      std::lock_guard lock(mutex_);
+      auto it = cache_.find(key);
+      if (it == cache_.end() || it->second.resourceVersion != entry.resourceVersion) {
+        changed.push_back(key);
+      }
+    }
+    next[key] = std::move(entry);
+  });
 
-  std::vector<nlohmann::json> deleted, changed;
+  std::vector<nlohmann::json> deleted;
   {
     std::lock_guard lock(mutex_);
     for (const auto& [key, old] : cache_) {
-      if (!next.count(key)) deleted.push_back(old);
-    }
-    for (const auto& [key, object] : next) {
-      auto it = cache_.find(key);
-      if (it == cache_.end() || resourceVersionOf(it->second) != resourceVersionOf(object)) {
-        changed.push_back(object);
-      }
+      if (!next.count(key)) deleted.push_back(nlohmann::json::parse(old.text));
     }
     cache_ = std::move(next);
     synced_ = true;
   }
   for (const auto& o : deleted) handlers_.onDelete(o);
-  for (const auto& o : changed) handlers_.onUpsert(o);
+  // One at a time from the cache: a relist of thousands of objects never holds them all as trees.
+  for (const auto& key : changed) {
+    if (auto object = get(key)) handlers_.onUpsert(*object);
+  }
   return version;
 }
 
@@ -127,7 +145,7 @@ void Informer::run(std::stop_token stop) {
             }
             {
               std::lock_guard lock(mutex_);
-              cache_[key] = kept(event.object);
+              cache_[key] = cached(kept(event.object));
             }
             handlers_.onUpsert(event.object);
           },

@@ -64,7 +64,14 @@ class Informer {
   runtime::Logger& log_;
   Trim trim_;
   mutable std::mutex mutex_;
-  std::map<std::string, nlohmann::json> cache_;
+  // Objects as compact JSON text, parsed when read: a tree costs five to six times the memory of
+  // its text (1,000 policies with status: about 18 MB against 3), and reads are rare next to it.
+  struct Cached {
+    std::string resourceVersion;
+    std::string text;
+  };
+  static Cached cached(const nlohmann::json& object);
+  std::map<std::string, Cached> cache_;
   bool synced_ = false;
 };
 
