@@ -73,7 +73,7 @@ TEST(ProbeCommand, UnreadableOrNonPemCaFile) {
   auto broken = writeTemp("broken.pem",
                           "-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydA==\n-----END CERTIFICATE-----\n");
   expectUsageError({"--proxy", "http://p:3128", "--target", "a:1", "--trust-ca", broken},
-                   "does not parse as X.509");
+                   "PEM block 1 (CERTIFICATE) is not an X.509 certificate");
   std::remove(notPem.c_str());
   std::remove(broken.c_str());
 }

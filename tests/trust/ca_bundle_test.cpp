@@ -241,6 +241,35 @@ TEST(CaBundleTest, OtherCertificateLabelsAreTheSameCertificate) {
   EXPECT_EQ(mergeCaBundle("", {{"all", trusted + old + ca}}, kNow).certificates, 1u);
 }
 
+// What the probe trusts from one file: its certificates as given, keys left out.
+TEST(CertificatesOf, KeepsOrderAndDuplicatesAndDropsKeys) {
+  WebhookCertificates a = newCa();
+  WebhookCertificates b = newCa();
+  std::string canonicalA = mergeCaBundle("", {{"a", a.caCertPem}}, kNow).pem;
+  std::string canonicalB = mergeCaBundle("", {{"b", b.caCertPem}}, kNow).pem;
+  std::string messy = "comment\n" + replaceAll(b.caCertPem, "\n", "\r\n") + a.caKeyPem +
+                      a.caCertPem + b.caCertPem;
+  EXPECT_EQ(certificatesOf(messy, "CA file corp.pem"), canonicalB + canonicalA + canonicalB);
+  EXPECT_EQ(countOf(certificatesOf(messy, "x"), "PRIVATE KEY"), 0);
+}
+
+TEST(CertificatesOf, ErrorsNameTheSourceAndTheBlock) {
+  auto errorOfOne = [](const std::string& pem) {
+    try {
+      certificatesOf(pem, "CA file corp.pem");
+    } catch (const TrustError& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  EXPECT_EQ(errorOfOne("hello\n"),
+            "CA file corp.pem: no PEM certificate found (want -----BEGIN CERTIFICATE-----)");
+  std::string notDer = "-----BEGIN CERTIFICATE-----\naGVsbG8gd29ybGQ=\n-----END CERTIFICATE-----\n";
+  EXPECT_EQ(errorOfOne(newCa().caCertPem + notDer),
+            "CA file corp.pem: PEM block 2 (CERTIFICATE) is not an X.509 certificate");
+  EXPECT_NE(errorOfOne(newCa().caKeyPem).find("private key but no certificate"), std::string::npos);
+}
+
 TEST(CaBundleTest, DebianSystemBundleMergesQuickly) {
   std::ifstream file("/etc/ssl/certs/ca-certificates.crt", std::ios::binary);
   if (!file) GTEST_SKIP() << "no /etc/ssl/certs/ca-certificates.crt";

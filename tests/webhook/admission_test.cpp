@@ -429,6 +429,17 @@ TEST_F(AdmitPodTest, PreparedInjectionsAreReusedUntilTheirPolicyChanges) {
   EXPECT_NE(next.prepared.at("corp-proxy"), previous.prepared.at("corp-proxy"));
   EXPECT_EQ(next.prepared.at("corp-proxy")->hash, controllerHash("sha256:rotated"));
 
+  // A spec change comes with a new generation: prepared again.
+  policy::ProxyPolicy changed = corpPolicy();
+  changed.generation = 2;
+  changed.spec.noProxy.push_back(".added.example");
+  auto third = admissionPolicies({proxyPolicy("zeta-proxy"), changed});
+  third.caBundleHashes = next.caBundleHashes;
+  prepareAdmission(third, &next);
+  EXPECT_EQ(third.prepared.at("zeta-proxy"), previous.prepared.at("zeta-proxy"));
+  EXPECT_NE(third.prepared.at("corp-proxy"), next.prepared.at("corp-proxy"));
+  EXPECT_THAT(third.prepared.at("corp-proxy")->injection.noProxy, HasSubstr(".added.example"));
+
   // What admitPod() stamps is the current preparation's hash.
   policies_ = next;
   json patched = applyJsonPatch(agentPod(), admitCreate(agentPod()).patch());

@@ -14,6 +14,8 @@ struct ClusterNetwork {
   std::string apiServerHost;              // e.g. 10.96.0.1 or api.cluster.example
   std::vector<std::string> serviceCIDRs;  // when known
   std::vector<std::string> podCIDRs;      // when known
+
+  bool operator==(const ClusterNetwork&) const = default;
 };
 
 // The cluster defaults (localhost, 127.0.0.1, 169.254.169.254, the API server, .svc,

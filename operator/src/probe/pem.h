@@ -6,8 +6,8 @@
 namespace agentproxy::probe {
 
 // Checks that `pem` holds one or more parsable X.509 certificates and nothing unparsable
-// between BEGIN/END markers; returns the certificates re-encoded as PEM. Throws InputError
-// naming `source` and what is wrong.
+// between BEGIN/END markers; returns the certificates re-encoded as PEM (trust::certificatesOf:
+// keys and other blocks are left out). Throws InputError naming `source` and what is wrong.
 std::string parseCertificateBundle(const std::string& pem, const std::string& source);
 
 // Reads and checks a PEM file. Throws InputError naming the path.

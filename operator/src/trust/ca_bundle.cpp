@@ -4,6 +4,7 @@
 #include <openssl/pem.h>
 
 #include <algorithm>
+#include <ctime>
 #include <optional>
 #include <tuple>
 #include <unordered_map>
@@ -72,9 +73,28 @@ bool isCertificateLabel(const std::string& label) {
   return label == "CERTIFICATE" || label == "X509 CERTIFICATE" || label == "TRUSTED CERTIFICATE";
 }
 
-// Adds the certificates of one input; returns how many it held.
-size_t addCertificates(std::string_view pem, std::string_view origin, bool policySource,
-                       std::time_t now, BundleEntries& entries) {
+// The certificate of a CERTIFICATE-like block, checked, with its DER cut to the certificate.
+detail::CertificateSummary checkedCertificate(PemBlock& block, size_t blockNumber,
+                                              std::string_view origin, std::time_t now) {
+  std::optional<detail::CertificateSummary> summary =
+      detail::summarizeCertificate(block.der, now);
+  // OpenSSL's TRUSTED CERTIFICATE is a certificate followed by trust settings; the agents'
+  // TLS stacks read plain certificates only, so the certificate alone goes into the bundle.
+  bool trailing =
+      summary && summary->length != block.der.size() && block.label != "TRUSTED CERTIFICATE";
+  if (!summary || trailing) {
+    throw TrustError(withOrigin(origin, "PEM block " + std::to_string(blockNumber) + " (" +
+                                            block.label + ") is not an X.509 certificate"));
+  }
+  block.der.resize(summary->length);
+  return *summary;
+}
+
+// Calls `add(block, summary)` for each certificate of one input; returns how many it held.
+// Other blocks (a private key next to the CA) are wiped and skipped.
+template <typename Add>
+size_t forEachCertificate(std::string_view pem, std::string_view origin, std::time_t now,
+                          Add add) {
   std::vector<PemBlock> blocks = pemBlocks(pem, origin);
   size_t certificates = 0;
   size_t blockNumber = 0;
@@ -84,32 +104,31 @@ size_t addCertificates(std::string_view pem, std::string_view origin, bool polic
       OPENSSL_cleanse(block.der.data(), block.der.size());
       continue;
     }
-    std::optional<detail::CertificateSummary> summary =
-        detail::summarizeCertificate(block.der, now);
-    // OpenSSL's TRUSTED CERTIFICATE is a certificate followed by trust settings; the agents'
-    // TLS stacks read plain certificates only, so the certificate alone goes into the bundle.
-    bool trailing =
-        summary && summary->length != block.der.size() && block.label != "TRUSTED CERTIFICATE";
-    if (!summary || trailing) {
-      throw TrustError(withOrigin(origin, "PEM block " + std::to_string(blockNumber) + " (" +
-                                              block.label + ") is not an X.509 certificate"));
-    }
+    auto summary = checkedCertificate(block, blockNumber, origin, now);
     ++certificates;
-    std::string der = block.der.substr(0, summary->length);
-    std::string fingerprint = encoding::sha256Hex(der);
-    auto [it, inserted] = entries.try_emplace(fingerprint);
-    BundleEntry& entry = it->second;
-    if (inserted) {
-      entry.der = std::move(der);
-      entry.fingerprint = fingerprint;
-      entry.subject = std::move(summary->subject);
-      entry.expired = summary->expired;
-      entry.notAfter = summary->notAfter;
-    }
-    if (policySource) entry.policyOrigins.emplace_back(origin);
+    add(block, summary);
   }
   ERR_clear_error();
   return certificates;
+}
+
+// Adds the certificates of one input; returns how many it held.
+size_t addCertificates(std::string_view pem, std::string_view origin, bool policySource,
+                       std::time_t now, BundleEntries& entries) {
+  return forEachCertificate(
+      pem, origin, now, [&](PemBlock& block, detail::CertificateSummary& summary) {
+        std::string fingerprint = encoding::sha256Hex(block.der);
+        auto [it, inserted] = entries.try_emplace(fingerprint);
+        BundleEntry& entry = it->second;
+        if (inserted) {
+          entry.der = std::move(block.der);
+          entry.fingerprint = fingerprint;
+          entry.subject = std::move(summary.subject);
+          entry.expired = summary.expired;
+          entry.notAfter = summary.notAfter;
+        }
+        if (policySource) entry.policyOrigins.emplace_back(origin);
+      });
 }
 
 std::string noCertificateProblem(std::string_view pem, std::string_view origin) {
@@ -153,6 +172,16 @@ std::string expiredSentence(const BundleEntry& entry) {
 }
 
 }  // namespace
+
+std::string certificatesOf(std::string_view pem, std::string_view origin) {
+  std::string out;
+  size_t count = forEachCertificate(pem, origin, std::time(nullptr),
+                                    [&](PemBlock& block, detail::CertificateSummary&) {
+                                      appendPemCertificate(out, block.der);
+                                    });
+  if (count == 0) throw TrustError(withOrigin(origin, noCertificateProblem(pem, origin)));
+  return out;
+}
 
 CaBundle mergeCaBundle(std::string_view systemPem, const std::vector<CaSource>& sources,
                        std::chrono::system_clock::time_point now) {

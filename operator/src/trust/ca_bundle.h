@@ -48,4 +48,9 @@ struct CaBundle {
 CaBundle mergeCaBundle(std::string_view systemPem, const std::vector<CaSource>& sources,
                        std::chrono::system_clock::time_point now);
 
+// The certificates of one PEM text (a CA file, a ConfigMap key) as canonical PEM blocks, in the
+// order given, duplicates kept: what the probe trusts. Throws TrustError as mergeCaBundle() does
+// for a policy source.
+std::string certificatesOf(std::string_view pem, std::string_view origin);
+
 }  // namespace agentproxy::trust

@@ -100,18 +100,30 @@ AdmissionAnswer admitPod(std::string_view body, const AdmissionPolicies& policie
 void prepareAdmission(AdmissionPolicies& snapshot, const AdmissionPolicies* previous) {
   snapshot.prepared.clear();
   if (!snapshot.policies) return;
+  // What an injection depends on: the policy's spec (its generation), its CA bundle's hash and
+  // the cluster. When none changed, the previous preparation is taken as it is: status writes
+  // renew the snapshot far more often than specs change.
+  std::map<std::string_view, const policy::ProxyPolicy*> before;
+  if (previous && previous->policies && previous->cluster == snapshot.cluster) {
+    for (const auto& p : *previous->policies) before.emplace(p.name, &p);
+  }
+  auto hashOf = [](const AdmissionPolicies& s, const std::string& name) {
+    auto it = s.caBundleHashes.find(name);
+    return it == s.caBundleHashes.end() ? std::string_view() : std::string_view(it->second);
+  };
   for (const auto& policy : *snapshot.policies) {
-    try {
-      auto injection = injectionOf(policy, snapshot);
-      if (previous) {
-        auto old = previous->prepared.find(policy.name);
-        if (old != previous->prepared.end() && old->second->injection == injection) {
-          snapshot.prepared.emplace(policy.name, old->second);
-          continue;
-        }
+    if (auto old = before.find(policy.name); old != before.end()) {
+      auto prepared = previous->prepared.find(policy.name);
+      if (prepared != previous->prepared.end() && old->second->uid == policy.uid &&
+          old->second->generation == policy.generation &&
+          hashOf(*previous, policy.name) == hashOf(snapshot, policy.name)) {
+        snapshot.prepared.emplace(policy.name, prepared->second);
+        continue;
       }
-      snapshot.prepared.emplace(
-          policy.name, std::make_shared<PreparedInjection>(prepareInjection(std::move(injection))));
+    }
+    try {
+      snapshot.prepared.emplace(policy.name, std::make_shared<PreparedInjection>(
+                                                 prepareInjection(injectionOf(policy, snapshot))));
     } catch (const InjectionError&) {
       // admitPod() meets it again and answers with the message.
     }

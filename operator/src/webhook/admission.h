@@ -36,8 +36,9 @@ struct AdmissionPolicies {
   std::map<std::string, std::shared_ptr<const PreparedInjection>, std::less<>> prepared;
 };
 
-// Fills `snapshot.prepared`, taking the entries of `previous` whose injection did not change, so
-// that a policy change costs one policy's preparation, not all of them.
+// Fills `snapshot.prepared`, taking the entries of `previous` for policies whose uid,
+// generation, CA bundle hash and cluster are unchanged, so that a policy change costs one
+// policy's preparation, not all of them.
 void prepareAdmission(AdmissionPolicies& snapshot, const AdmissionPolicies* previous = nullptr);
 
 // The namespace's labels; nullopt when it does not exist. Throws when it cannot be read.

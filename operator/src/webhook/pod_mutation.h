@@ -83,8 +83,6 @@ struct Injection {
   std::string caBundleHash;
   // Other policies that matched the pod (kOutvotedAnnotation); not part of the hash.
   std::vector<std::string> outvoted;
-
-  bool operator==(const Injection&) const = default;
 };
 
 // prefix + policy name, shortened with a hash suffix when it would exceed the 253 characters of
