@@ -117,7 +117,10 @@ TEST(ParseAdmissionReview, MalformedInputGivesClearErrors) {
   for (std::string body : {valid.substr(0, valid.size() / 2), std::string(),
                            std::string(R"({"request": {"object": {"env": "s3cret-value)"),
                            std::string(R"({"request": {"uid": "x", "object": s3cret}})"),
-                           std::string("{\"kind\": \"AdmissionReview\", \"x\": \"\xff\"}")}) {
+                           std::string("{\"kind\": \"AdmissionReview\", \"x\": \"\xff\"}"),
+                           // nested deeper than any pod: refused, not a stack overflow
+                           "{\"request\": " + std::string(100000, '[') + std::string(100000, ']') +
+                               "}"}) {
     std::string error = parseError(body);
     EXPECT_THAT(error, StartsWith("|the request body is not valid JSON: ")) << body;
     EXPECT_THAT(error, Not(HasSubstr("s3cret"))) << body;
