@@ -45,7 +45,9 @@ nlohmann::json Informer::kept(const nlohmann::json& object) const {
 }
 
 Informer::Cached Informer::cached(const nlohmann::json& object) {
-  return {metadataString(object, "resourceVersion"), object.dump()};
+  Cached entry{metadataString(object, "resourceVersion"), object.dump()};
+  entry.text.shrink_to_fit();  // dump() grows its string by doubling: up to twice the text
+  return entry;
 }
 
 std::vector<nlohmann::json> Informer::listNamespace(const std::string& ns) const {
