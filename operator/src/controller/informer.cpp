@@ -40,6 +40,18 @@ nlohmann::json Informer::metadataOnly(const nlohmann::json& object) {
   return {{"metadata", object.value("metadata", nlohmann::json::object())}};
 }
 
+nlohmann::json Informer::withoutBookkeeping(const nlohmann::json& object) {
+  nlohmann::json out = object;
+  auto metadata = out.find("metadata");
+  if (metadata == out.end() || !metadata->is_object()) return out;
+  metadata->erase("managedFields");
+  if (auto annotations = metadata->find("annotations");
+      annotations != metadata->end() && annotations->is_object()) {
+    annotations->erase("kubectl.kubernetes.io/last-applied-configuration");
+  }
+  return out;
+}
+
 nlohmann::json Informer::kept(const nlohmann::json& object) const {
   return trim_ ? trim_(object) : object;
 }

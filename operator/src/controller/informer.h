@@ -38,6 +38,10 @@ class Informer {
   // Only metadata: for Secrets, whose data the controller must not hold, when all it needs is
   // to know that one changed; for ConfigMaps, whose data can be large.
   static nlohmann::json metadataOnly(const nlohmann::json& object);
+  // The object without what the API server adds for its own bookkeeping and the controller
+  // never reads, which can be larger than the object: metadata.managedFields and kubectl's
+  // last-applied-configuration annotation (a copy of the whole object as applied).
+  static nlohmann::json withoutBookkeeping(const nlohmann::json& object);
 
   Informer(kube::Client& client, kube::ResourceType type, Handlers handlers, runtime::Logger& log,
            Trim trim = {});

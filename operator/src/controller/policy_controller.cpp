@@ -50,7 +50,7 @@ nlohmann::json podEssentials(const nlohmann::json& pod) {
       if (auto it = m->find(key); it != m->end()) metadata[key] = *it;
     }
   }
-  nlohmann::json out = {{"metadata", std::move(metadata)}};
+  nlohmann::json out = Informer::withoutBookkeeping({{"metadata", std::move(metadata)}});
   auto hostNetwork = pod.value("/spec/hostNetwork"_json_pointer, nlohmann::json());
   if (hostNetwork.is_boolean()) out["spec"] = {{"hostNetwork", hostNetwork}};
   auto phase = pod.value("/status/phase"_json_pointer, nlohmann::json());
@@ -104,7 +104,7 @@ struct PolicyController::State : InjectionWorld {
         policies(c, kube::resources::proxyPolicies(),
                  {[this](const nlohmann::json& o) { policyChanged(o); },
                   [this](const nlohmann::json& o) { policyDeleted(o); }},
-                 l),
+                 l, Informer::withoutBookkeeping),
         secrets(c, kube::resources::secrets(),
                 {[this](const nlohmann::json& o) { objectChanged(o, true, false); },
                  [this](const nlohmann::json& o) { objectChanged(o, true, true); }},
