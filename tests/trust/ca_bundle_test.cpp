@@ -247,8 +247,8 @@ TEST(CertificatesOf, KeepsOrderAndDuplicatesAndDropsKeys) {
   WebhookCertificates b = newCa();
   std::string canonicalA = mergeCaBundle("", {{"a", a.caCertPem}}, kNow).pem;
   std::string canonicalB = mergeCaBundle("", {{"b", b.caCertPem}}, kNow).pem;
-  std::string messy = "comment\n" + replaceAll(b.caCertPem, "\n", "\r\n") + a.caKeyPem +
-                      a.caCertPem + b.caCertPem;
+  std::string messy =
+      "comment\n" + replaceAll(b.caCertPem, "\n", "\r\n") + a.caKeyPem + a.caCertPem + b.caCertPem;
   EXPECT_EQ(certificatesOf(messy, "CA file corp.pem"), canonicalB + canonicalA + canonicalB);
   EXPECT_EQ(countOf(certificatesOf(messy, "x"), "PRIVATE KEY"), 0);
 }

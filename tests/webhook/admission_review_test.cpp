@@ -5,6 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "encoding/encoding.h"
 #include "webhook/json_patch.h"
 #include "webhook/pod_mutation.h"
 #include "webhook/policy_selection.h"
@@ -17,8 +18,8 @@ using nlohmann::json;
 using testing::agentPod;
 using ::testing::HasSubstr;
 using ::testing::Not;
-using ::testing::StartsWith;
 using testing::proxyPolicy;
+using ::testing::StartsWith;
 
 json podReview(const json& pod) {
   return {{"apiVersion", "admission.k8s.io/v1"},
@@ -33,23 +34,6 @@ json podReview(const json& pod) {
             {"object", pod},
             {"oldObject", nullptr},
             {"dryRun", false}}}};
-}
-
-std::string base64Decode(const std::string& text) {
-  const std::string alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  uint32_t bits = 0;
-  int count = 0;
-  for (char c : text) {
-    if (c == '=') break;
-    bits = (bits << 6) | static_cast<uint32_t>(alphabet.find(c));
-    count += 6;
-    if (count >= 8) {
-      count -= 8;
-      out += static_cast<char>((bits >> count) & 0xff);
-    }
-  }
-  return out;
 }
 
 // The error parseAdmissionReview() throws, as "uid|message".
@@ -114,13 +98,13 @@ TEST(ParseAdmissionReview, KeepsOnlyWhatTheMutationReads) {
 TEST(ParseAdmissionReview, MalformedInputGivesClearErrors) {
   std::string valid = podReview(agentPod()).dump();
   // The message says what is wrong, never quotes the text, which may be a secret.
-  for (std::string body : {valid.substr(0, valid.size() / 2), std::string(),
-                           std::string(R"({"request": {"object": {"env": "s3cret-value)"),
-                           std::string(R"({"request": {"uid": "x", "object": s3cret}})"),
-                           std::string("{\"kind\": \"AdmissionReview\", \"x\": \"\xff\"}"),
-                           // nested deeper than any pod: refused, not a stack overflow
-                           "{\"request\": " + std::string(100000, '[') + std::string(100000, ']') +
-                               "}"}) {
+  for (std::string body :
+       {valid.substr(0, valid.size() / 2), std::string(),
+        std::string(R"({"request": {"object": {"env": "s3cret-value)"),
+        std::string(R"({"request": {"uid": "x", "object": s3cret}})"),
+        std::string("{\"kind\": \"AdmissionReview\", \"x\": \"\xff\"}"),
+        // nested deeper than any pod: refused, not a stack overflow
+        "{\"request\": " + std::string(100000, '[') + std::string(100000, ']') + "}"}) {
     std::string error = parseError(body);
     EXPECT_THAT(error, StartsWith("|the request body is not valid JSON: ")) << body;
     EXPECT_THAT(error, Not(HasSubstr("s3cret"))) << body;
@@ -174,7 +158,7 @@ TEST(AdmissionResponse, AllowedWithABase64JsonPatch) {
   EXPECT_EQ(response["uid"], "uid-1");
   EXPECT_EQ(response["allowed"], true);
   EXPECT_EQ(response["patchType"], "JSONPatch");
-  EXPECT_EQ(json::parse(base64Decode(response["patch"])), patch);
+  EXPECT_EQ(json::parse(encoding::base64Decode(response["patch"].get<std::string>())), patch);
   EXPECT_EQ(response["warnings"], json({"also selected by mid"}));
 }
 
@@ -204,7 +188,9 @@ TEST(AdmissionRoundTrip, APodCreateComesBackInjected) {
   json review = json::parse(allowedResponse(request.uid, podPatch(request.pod, injection).dump(),
                                             {describe(selection, ns)}));
 
-  json stored = applyJsonPatch(request.pod, json::parse(base64Decode(review["response"]["patch"])));
+  json stored = applyJsonPatch(
+      request.pod,
+      json::parse(encoding::base64Decode(review["response"]["patch"].get<std::string>())));
   EXPECT_EQ(stored["metadata"]["annotations"]["agentproxy.io/policy"], "backup-proxy");
   EXPECT_EQ(stored["spec"]["containers"][1]["env"][0],
             json({{"name", "HTTPS_PROXY"}, {"value", "http://proxy.corp.example:3128"}}));
@@ -213,8 +199,9 @@ TEST(AdmissionRoundTrip, APodCreateComesBackInjected) {
 
   // The API server re-invokes the webhook with the stored pod: nothing more to do.
   AdmissionRequest again = parseAdmissionReview(podReview(stored).dump());
-  EXPECT_EQ(json::parse(allowedResponse(again.uid, podPatch(again.pod, injection).dump()))["response"],
-            json({{"uid", again.uid}, {"allowed", true}}));
+  EXPECT_EQ(
+      json::parse(allowedResponse(again.uid, podPatch(again.pod, injection).dump()))["response"],
+      json({{"uid", again.uid}, {"allowed", true}}));
 }
 
 }  // namespace

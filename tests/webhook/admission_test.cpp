@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <stdexcept>
 
+#include "encoding/encoding.h"
 #include "webhook/json_patch.h"
 #include "webhook/pod_mutation.h"
 #include "webhook_fixtures.h"
@@ -43,28 +44,6 @@ json podReview(const json& pod, const std::string& ns = "workloads",
             {"oldObject", operation == "CREATE" ? json(nullptr) : pod},
             {"dryRun", false},
             {"options", {{"kind", "CreateOptions"}, {"apiVersion", "meta.k8s.io/v1"}}}}}};
-}
-
-std::string base64Decode(const std::string& text) {
-  const std::string alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  uint32_t bits = 0;
-  int count = 0;
-  for (char c : text) {
-    if (c == '=') break;
-    auto at = alphabet.find(c);
-    if (at == std::string::npos) {
-      ADD_FAILURE() << "not base64: " << c;
-      return {};
-    }
-    bits = (bits << 6) | static_cast<uint32_t>(at);
-    count += 6;
-    if (count >= 8) {
-      count -= 8;
-      out += static_cast<char>((bits >> count) & 0xff);
-    }
-  }
-  return out;
 }
 
 // corp-proxy: credentials from a Secret, the system CAs (the default), and its own NO_PROXY.
@@ -111,7 +90,7 @@ struct Answer {
   bool hasPatch() const { return response().contains("patch"); }
   json patch() const {
     EXPECT_EQ(response().value("patchType", ""), "JSONPatch");
-    return json::parse(base64Decode(response().value("patch", "")));
+    return json::parse(encoding::base64Decode(response().value("patch", "")));
   }
 };
 

@@ -388,8 +388,8 @@ struct PolicyController::State : InjectionWorld {
   std::map<std::string, policy::ProxyPolicy> parsed;
   std::map<std::string, std::string> caBundleHashes;
   PolicySnapshot snapshot;  // of `parsed`; reset when it changes
-  std::shared_ptr<const webhook::AdmissionPolicies> admission;  // rebuilt when stale, reusing
-  bool admissionStale = false;                                  // its prepared injections
+  std::shared_ptr<const webhook::AdmissionPolicies> admission;        // rebuilt when stale, reusing
+  bool admissionStale = false;                                        // its prepared injections
   std::map<std::string, std::map<ObjectRef, nlohmann::json>> copies;  // by policy name
   std::atomic<bool> reconciling{false};
   Informer policies;

@@ -1,7 +1,7 @@
-// The byte encodings HTTP and Kubernetes use: percent-encoding (URLs), base64 (Proxy-Authorization, WebSocket keys,
-// Secret data, AdmissionReview patches), JSON strings (AdmissionReview answers written without a
-// tree) and SHA-256 in hex (fingerprints, injection hashes).
-// Pure; OpenSSL stays in the .cpp file.
+// The byte encodings HTTP and Kubernetes use: percent-encoding (URLs), base64
+// (Proxy-Authorization, WebSocket keys, Secret data, AdmissionReview patches), JSON strings
+// (AdmissionReview answers written without a tree) and SHA-256 in hex (fingerprints, injection
+// hashes). Pure; OpenSSL stays in the .cpp file.
 #pragma once
 
 #include <stdexcept>

@@ -76,8 +76,7 @@ bool isCertificateLabel(const std::string& label) {
 // The certificate of a CERTIFICATE-like block, checked, with its DER cut to the certificate.
 detail::CertificateSummary checkedCertificate(PemBlock& block, size_t blockNumber,
                                               std::string_view origin, std::time_t now) {
-  std::optional<detail::CertificateSummary> summary =
-      detail::summarizeCertificate(block.der, now);
+  std::optional<detail::CertificateSummary> summary = detail::summarizeCertificate(block.der, now);
   // OpenSSL's TRUSTED CERTIFICATE is a certificate followed by trust settings; the agents'
   // TLS stacks read plain certificates only, so the certificate alone goes into the bundle.
   bool trailing =
@@ -93,8 +92,7 @@ detail::CertificateSummary checkedCertificate(PemBlock& block, size_t blockNumbe
 // Calls `add(block, summary)` for each certificate of one input; returns how many it held.
 // Other blocks (a private key next to the CA) are wiped and skipped.
 template <typename Add>
-size_t forEachCertificate(std::string_view pem, std::string_view origin, std::time_t now,
-                          Add add) {
+size_t forEachCertificate(std::string_view pem, std::string_view origin, std::time_t now, Add add) {
   std::vector<PemBlock> blocks = pemBlocks(pem, origin);
   size_t certificates = 0;
   size_t blockNumber = 0;
@@ -115,20 +113,20 @@ size_t forEachCertificate(std::string_view pem, std::string_view origin, std::ti
 // Adds the certificates of one input; returns how many it held.
 size_t addCertificates(std::string_view pem, std::string_view origin, bool policySource,
                        std::time_t now, BundleEntries& entries) {
-  return forEachCertificate(
-      pem, origin, now, [&](PemBlock& block, detail::CertificateSummary& summary) {
-        std::string fingerprint = encoding::sha256Hex(block.der);
-        auto [it, inserted] = entries.try_emplace(fingerprint);
-        BundleEntry& entry = it->second;
-        if (inserted) {
-          entry.der = std::move(block.der);
-          entry.fingerprint = fingerprint;
-          entry.subject = std::move(summary.subject);
-          entry.expired = summary.expired;
-          entry.notAfter = summary.notAfter;
-        }
-        if (policySource) entry.policyOrigins.emplace_back(origin);
-      });
+  return forEachCertificate(pem, origin, now,
+                            [&](PemBlock& block, detail::CertificateSummary& summary) {
+                              std::string fingerprint = encoding::sha256Hex(block.der);
+                              auto [it, inserted] = entries.try_emplace(fingerprint);
+                              BundleEntry& entry = it->second;
+                              if (inserted) {
+                                entry.der = std::move(block.der);
+                                entry.fingerprint = fingerprint;
+                                entry.subject = std::move(summary.subject);
+                                entry.expired = summary.expired;
+                                entry.notAfter = summary.notAfter;
+                              }
+                              if (policySource) entry.policyOrigins.emplace_back(origin);
+                            });
 }
 
 std::string noCertificateProblem(std::string_view pem, std::string_view origin) {
@@ -175,10 +173,9 @@ std::string expiredSentence(const BundleEntry& entry) {
 
 std::string certificatesOf(std::string_view pem, std::string_view origin) {
   std::string out;
-  size_t count = forEachCertificate(pem, origin, std::time(nullptr),
-                                    [&](PemBlock& block, detail::CertificateSummary&) {
-                                      appendPemCertificate(out, block.der);
-                                    });
+  size_t count = forEachCertificate(
+      pem, origin, std::time(nullptr),
+      [&](PemBlock& block, detail::CertificateSummary&) { appendPemCertificate(out, block.der); });
   if (count == 0) throw TrustError(withOrigin(origin, noCertificateProblem(pem, origin)));
   return out;
 }

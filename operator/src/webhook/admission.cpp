@@ -62,9 +62,9 @@ AdmissionAnswer admitPod(std::string_view body, const AdmissionPolicies& policie
   }
 
   static const std::vector<policy::ProxyPolicy> kNone;
-  auto selection = selectPolicy(request.pod, podNamespace,
-                                policies.policies ? *policies.policies : kNone,
-                                policies.operatorNamespace);
+  auto selection =
+      selectPolicy(request.pod, podNamespace, policies.policies ? *policies.policies : kNone,
+                   policies.operatorNamespace);
   if (selection.outcome != SelectionOutcome::kInject) {
     return review("skipped", allowedResponse(request.uid, ""),
                   pod + ": " + describe(selection, podNamespace));
@@ -76,7 +76,8 @@ AdmissionAnswer admitPod(std::string_view body, const AdmissionPolicies& policie
     if (auto found = policies.prepared.find(chosen.name); found != policies.prepared.end()) {
       prepared = found->second;
     } else {
-      prepared = std::make_shared<PreparedInjection>(prepareInjection(injectionOf(chosen, policies)));
+      prepared =
+          std::make_shared<PreparedInjection>(prepareInjection(injectionOf(chosen, policies)));
     }
     auto patch = writePodPatch(request.pod, *prepared, selection.outvoted);
     std::vector<std::string> warnings;

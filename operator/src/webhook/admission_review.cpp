@@ -1,8 +1,9 @@
 #include "webhook/admission_review.h"
 
+#include <simdjson.h>
+
 #include <cstdint>
 #include <nlohmann/json.hpp>
-#include <simdjson.h>
 
 #include "encoding/encoding.h"
 
@@ -141,8 +142,8 @@ json parseKept(std::string_view body) {
   // Copies the body into a padded buffer: simdjson reads up to 64 bytes past the end.
   if (auto error = parser.parse(body.data(), body.size(), true).get(root)) {
     // simdjson's messages describe the fault without quoting the input (which may hold secrets).
-    throw AdmissionError("", std::string("the request body is not valid JSON: ") +
-                                 simdjson::error_message(error));
+    throw AdmissionError(
+        "", std::string("the request body is not valid JSON: ") + simdjson::error_message(error));
   }
   return build(root, Keep::kReview);
 }

@@ -219,7 +219,8 @@ void patchContainers(const json& spec, const char* key, const PreparedInjection&
   }
 }
 
-void patchAnnotations(const json& pod, const std::vector<std::pair<std::string_view, std::string>>& wanted,
+void patchAnnotations(const json& pod,
+                      const std::vector<std::pair<std::string_view, std::string>>& wanted,
                       PatchWriter& patch) {
   auto object = [&wanted] {
     json annotations = json::object();

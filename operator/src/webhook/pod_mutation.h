@@ -119,8 +119,8 @@ struct PreparedInjection {
     nlohmann::json value;
     std::string text;  // value.dump()
   };
-  Injection injection;  // its `outvoted` is not used: that is per pod
-  std::string hash;     // injectionHash(injection)
+  Injection injection;          // its `outvoted` is not used: that is per pod
+  std::string hash;             // injectionHash(injection)
   std::vector<Entry> proxyEnv;  // credentials first, then the eight proxy variables
   std::vector<Entry> caEnv;     // empty without a CA bundle
   Entry volume;                 // without a CA bundle: empty
