@@ -148,18 +148,40 @@ struct PolicyController::State : InjectionWorld {
   }
 
   // The parsed policies, kept in step with the informer so that nothing parses them per event.
+  // A status write changes neither uid nor generation: the parsed spec and the snapshots built
+  // from it stay (rebuilding them per write made a burst of N writes cost N * N copies).
   void policyChanged(const nlohmann::json& object) {
     auto key = Informer::keyOf(object);
+    // object[outer][inner], or a null.
+    auto field = [&object](const char* outer, const char* inner) {
+      auto o = object.find(outer);
+      if (o == object.end() || !o->is_object()) return nlohmann::json();
+      auto i = o->find(inner);
+      return i != o->end() ? *i : nlohmann::json();
+    };
+    auto uid = field("metadata", "uid");
+    auto generation = field("metadata", "generation");
+    auto hash = field("status", "caBundleHash");
     {
       std::lock_guard lock(parsedMutex);
-      try {
-        parsed[key] = policy::parseProxyPolicy(object);
-      } catch (const policy::SpecError&) {
-        parsed.erase(key);  // reconcile reports it; the webhook ignores it
+      auto it = parsed.find(key);
+      bool sameSpec = it != parsed.end() && uid.is_string() && generation.is_number_integer() &&
+                      it->second.uid == uid.get<std::string>() &&
+                      it->second.generation == generation.get<int64_t>();
+      if (!sameSpec) {
+        try {
+          parsed[key] = policy::parseProxyPolicy(object);
+        } catch (const policy::SpecError&) {
+          parsed.erase(key);  // reconcile reports it; the webhook ignores it
+        }
+        snapshot.reset();
+        admissionStale = true;
       }
-      caBundleHashes[key] = object.value("/status/caBundleHash"_json_pointer, std::string());
-      snapshot.reset();
-      admissionStale = true;
+      auto text = hash.is_string() ? hash.get<std::string>() : std::string();
+      if (auto& stored = caBundleHashes[key]; stored != text) {
+        stored = std::move(text);
+        admissionStale = true;
+      }
     }
     enqueue(key);
   }
