@@ -26,6 +26,15 @@ bool sleepUnlessStopped(std::stop_token stop, std::chrono::milliseconds delay) {
   return !cv.wait_for(lock, stop, delay, [] { return false; }) && !stop.stop_requested();
 }
 
+// Cached texts as trees, parsed outside the cache's lock so that readers do not hold up the
+// watch.
+std::vector<nlohmann::json> parseAll(const std::vector<std::string>& texts) {
+  std::vector<nlohmann::json> out;
+  out.reserve(texts.size());
+  for (const auto& text : texts) out.push_back(nlohmann::json::parse(text));
+  return out;
+}
+
 }  // namespace
 
 Informer::Informer(kube::Client& client, kube::ResourceType type, Handlers handlers,
@@ -64,13 +73,15 @@ Informer::Cached Informer::cached(const nlohmann::json& object) {
 
 std::vector<nlohmann::json> Informer::listNamespace(const std::string& ns) const {
   const std::string prefix = ns + "/";
-  std::vector<nlohmann::json> out;
-  std::lock_guard lock(mutex_);
-  for (auto it = cache_.lower_bound(prefix);
-       it != cache_.end() && it->first.compare(0, prefix.size(), prefix) == 0; ++it) {
-    out.push_back(nlohmann::json::parse(it->second.text));
+  std::vector<std::string> texts;
+  {
+    std::lock_guard lock(mutex_);
+    for (auto it = cache_.lower_bound(prefix);
+         it != cache_.end() && it->first.compare(0, prefix.size(), prefix) == 0; ++it) {
+      texts.push_back(it->second.text);
+    }
   }
-  return out;
+  return parseAll(texts);
 }
 
 std::string Informer::keyOf(const nlohmann::json& object) {
@@ -80,17 +91,24 @@ std::string Informer::keyOf(const nlohmann::json& object) {
 }
 
 std::optional<nlohmann::json> Informer::get(const std::string& key) const {
-  std::lock_guard lock(mutex_);
-  auto it = cache_.find(key);
-  if (it == cache_.end()) return std::nullopt;
-  return nlohmann::json::parse(it->second.text);
+  std::string text;
+  {
+    std::lock_guard lock(mutex_);
+    auto it = cache_.find(key);
+    if (it == cache_.end()) return std::nullopt;
+    text = it->second.text;
+  }
+  return nlohmann::json::parse(text);
 }
 
 std::vector<nlohmann::json> Informer::list() const {
-  std::lock_guard lock(mutex_);
-  std::vector<nlohmann::json> out;
-  for (const auto& [key, object] : cache_) out.push_back(nlohmann::json::parse(object.text));
-  return out;
+  std::vector<std::string> texts;
+  {
+    std::lock_guard lock(mutex_);
+    texts.reserve(cache_.size());
+    for (const auto& [key, object] : cache_) texts.push_back(object.text);
+  }
+  return parseAll(texts);
 }
 
 bool Informer::synced() const {
@@ -114,16 +132,16 @@ std::string Informer::relist() {
     next[key] = std::move(entry);
   });
 
-  std::vector<nlohmann::json> deleted;
+  std::vector<std::string> deleted;
   {
     std::lock_guard lock(mutex_);
-    for (const auto& [key, old] : cache_) {
-      if (!next.count(key)) deleted.push_back(nlohmann::json::parse(old.text));
+    for (auto& [key, old] : cache_) {
+      if (!next.count(key)) deleted.push_back(std::move(old.text));
     }
     cache_ = std::move(next);
     synced_ = true;
   }
-  for (const auto& o : deleted) handlers_.onDelete(o);
+  for (const auto& o : parseAll(deleted)) handlers_.onDelete(o);
   // One at a time from the cache: a relist of thousands of objects never holds them all as trees.
   for (const auto& key : changed) {
     if (auto object = get(key)) handlers_.onUpsert(*object);

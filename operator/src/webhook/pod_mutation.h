@@ -139,7 +139,7 @@ PreparedInjection prepareInjection(Injection injection);
 std::string writePodPatch(const nlohmann::json& pod, const PreparedInjection& prepared,
                           const std::vector<std::string>& outvoted = {});
 
-// writePodPatch() of the prepared `injection`, as a tree (for callers that inspect the patch).
+// writePodPatch() of the prepared `injection`, as a tree: for the tests, which inspect the patch.
 nlohmann::json podPatch(const nlohmann::json& pod, const Injection& injection);
 
 }  // namespace agentproxy::webhook
