@@ -11,6 +11,9 @@ build_packages=(
 )
 # The proxy lab the tests, the demo and the benchmarks run on 127.0.0.1.
 lab_packages=(squid-openssl tinyproxy nginx mitmproxy openssl curl python3)
+# The image tests (tests/docker): podman with runc builds and runs the image, debootstrap makes
+# its Debian base (scripts/image.sh, which installs these too when run on its own).
+lab_packages+=(podman runc uidmap fuse-overlayfs debootstrap)
 
 packages=("${build_packages[@]}")
 [[ ${1:-} == --build-only ]] || packages+=("${lab_packages[@]}")

@@ -1,12 +1,14 @@
-"""The Dockerfile kept honest without a Docker engine: it refers only to files that exist, its
-build stage runs the README's install script with everything that script needs, that script
-installs what CMake looks for, the runtime stage installs a package for every shared library
-the binary loads (and nothing else besides CA certificates), and the image runs
-`agentproxy run` as a non-root user.
+"""The Dockerfile kept honest in seconds, before image_test builds and runs it: it refers only
+to files that exist and that .dockerignore lets through, its build stage runs the README's
+install script with everything that script needs, that script installs what CMake looks for,
+the runtime stage installs a package for every shared library the binary loads (and nothing
+else besides CA certificates) without their docs, the image runs `agentproxy run` as a
+non-root user, and scripts/lib/image.sh runs it with the chart's securityContext.
 
 The binary is the one CTest passes in AGENTPROXY_BIN (build/bin/agentproxy otherwise); package
 facts come from this machine's dpkg, which is Debian 12 like the image.
 """
+import fnmatch
 import functools
 import glob
 import json
@@ -20,6 +22,9 @@ import unittest
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 DOCKERFILE = os.path.join(ROOT, "Dockerfile")
+DOCKERIGNORE = os.path.join(ROOT, ".dockerignore")
+IMAGE_SCRIPT = os.path.join(ROOT, "scripts", "image.sh")
+IMAGE_LIB = os.path.join(ROOT, "scripts", "lib", "image.sh")
 SETUP = os.path.join(ROOT, "scripts", "setup.sh")
 BINARY = os.environ.get("AGENTPROXY_BIN", os.path.join(ROOT, "build", "bin", "agentproxy"))
 
@@ -33,8 +38,9 @@ def read(path):
 
 
 def instructions(text):
-    """[(stage index, INSTRUCTION, arguments)] with continuations joined, comments dropped."""
-    result, stage, pending = [], -1, ""
+    """[(stage index, INSTRUCTION, arguments)] with continuations joined, comments dropped;
+    ARGs before the first FROM are stage -1, and FROM's ${NAME} takes their defaults."""
+    result, stage, pending, global_args = [], -1, "", {}
     for line in text.splitlines():
         stripped = line.strip()
         if not pending and (not stripped or stripped.startswith("#")):
@@ -48,10 +54,33 @@ def instructions(text):
         pending = ""
         keyword, _, args = full.partition(" ")
         keyword = keyword.upper()
+        args = args.strip()
+        if keyword == "ARG" and stage == -1:
+            name, _, default = args.partition("=")
+            global_args[name] = default
         if keyword == "FROM":
             stage += 1
-        result.append((stage, keyword, args.strip()))
+            args = re.sub(r"\$\{(\w+)\}|\$(\w+)",
+                          lambda m: global_args[m.group(1) or m.group(2)], args)
+        result.append((stage, keyword, args))
     return result
+
+
+def dockerignore_excludes(path):
+    """Whether .dockerignore keeps PATH (relative to the context) out of the build context:
+    the last pattern matching it or one of its parent folders decides (! re-includes)."""
+    patterns = [line.strip() for line in read(DOCKERIGNORE).splitlines()
+                if line.strip() and not line.strip().startswith("#")]
+    parts = path.strip("/").split("/")
+    excluded = False
+    for pattern in patterns:
+        negate = pattern.startswith("!")
+        pattern = pattern.lstrip("!").strip("/")
+        for depth in range(1, len(parts) + 1):
+            if fnmatch.fnmatchcase("/".join(parts[:depth]), pattern):
+                excluded = not negate
+                break
+    return excluded
 
 
 def copy_parts(args):
@@ -150,38 +179,74 @@ class DockerfileTest(unittest.TestCase):
     def setUpClass(cls):
         cls.steps = instructions(read(DOCKERFILE))
         cls.stages = [args for _, keyword, args in cls.steps if keyword == "FROM"]
+        cls.names = {s.split(" AS ")[1]: i for i, s in enumerate(cls.stages) if " AS " in s}
         cls.final = len(cls.stages) - 1
+        cls.prebuilt = cls.names.get("prebuilt")
 
     def stage_steps(self, stage, keyword=None):
         return [args for s, k, args in self.steps
                 if s == stage and (keyword is None or k == keyword)]
 
+    def chain(self, stage):
+        """STAGE and the stages it is built FROM, base first."""
+        parent = self.stages[stage].split(" AS ")[0]
+        return (self.chain(self.names[parent]) if parent in self.names else []) + [stage]
+
+    def image_steps(self, stage, keyword):
+        """The instructions that make up STAGE's image, its parent stages' included."""
+        return [a for s in self.chain(stage) for a in self.stage_steps(s, keyword)]
+
     def runtime_packages(self):
-        runs = " ".join(self.stage_steps(self.final, "RUN"))
+        runs = " ".join(self.image_steps(self.final, "RUN"))
         match = re.search(r"apt-get install ((?:\S+\s*)+?)(?:&&|$)", runs)
         self.assertIsNotNone(match, "the runtime stage installs no packages with apt-get")
         self.assertIn("--no-install-recommends", match.group(1))
         return [w for w in match.group(1).split() if not w.startswith("-")]
 
     def test_multi_stage_on_debian_12(self):
+        """By default (docker build, no build arguments) the build stage is debian:bookworm
+        and the image's base debian:bookworm-slim; the final and prebuilt stages share the
+        runtime stage, so both images hold the same packages."""
         self.assertGreaterEqual(len(self.stages), 2)
         self.assertRegex(self.stages[0], r"^debian:bookworm AS build$")
-        self.assertEqual(self.stages[-1], "debian:bookworm-slim")
+        [base] = [self.stages[s] for s in self.chain(self.final)][:1]
+        self.assertRegex(base, r"^debian:bookworm-slim( AS \w+)?$")
+        self.assertIsNotNone(self.prebuilt, "no prebuilt stage (scripts/image.sh --runtime-only)")
+        self.assertEqual(self.chain(self.prebuilt)[:-1], self.chain(self.final)[:-1])
+        # scripts/image.sh passes its debootstrap base through these two arguments.
+        script = read(IMAGE_SCRIPT)
+        for name in re.findall(r"^FROM \$\{(\w+)\}", read(DOCKERFILE), re.M):
+            self.assertIn(f"--build-arg \"{name}=", script)
 
     def test_every_copy_source_exists(self):
-        stage_names = [s.split(" AS ")[-1] for s in self.stages if " AS " in s]
+        """In the repository and let through by .dockerignore (the full build's context), or,
+        for the prebuilt stage, the file scripts/image.sh --runtime-only puts in its context."""
         for stage, keyword, args in self.steps:
             if keyword not in ("COPY", "ADD"):
                 continue
             flags, sources, _ = copy_parts(args)
             origin = [f.split("=", 1)[1] for f in flags if f.startswith("--from=")]
             if origin:
-                self.assertIn(origin[0], stage_names, f"{keyword} {args}: no such stage")
+                self.assertIn(origin[0], self.names, f"{keyword} {args}: no such stage")
                 continue
             for source in sources:
                 self.assertFalse(re.match(r"^[a-z]+://", source), f"{keyword} {args}: a URL")
+                if stage == self.prebuilt:
+                    script = read(IMAGE_SCRIPT)
+                    self.assertIn("--target prebuilt", script)
+                    self.assertRegex(script, rf'-o "\$context/{re.escape(source)}"',
+                                     f"{keyword} {args}: scripts/image.sh --runtime-only does "
+                                     "not put that file in the build context")
+                    continue
                 matches = glob.glob(os.path.join(ROOT, source))
                 self.assertTrue(matches, f"{keyword} {args}: {source} is not in the repository")
+                self.assertFalse(dockerignore_excludes(source),
+                                 f"{keyword} {args}: .dockerignore leaves {source} out")
+
+    def test_dockerignore_keeps_the_rest_out(self):
+        """The build tree, .git and the tests never reach the builder."""
+        for path in ("build", "build/bin/agentproxy", ".git", "tests", "README.md"):
+            self.assertTrue(dockerignore_excludes(path), f".dockerignore lets {path} in")
 
     def test_build_stage_runs_the_readme_install_script(self):
         runs = self.stage_steps(0, "RUN")
@@ -301,10 +366,15 @@ class DockerfileTest(unittest.TestCase):
                 self.assertIn(package, needed, f"{package} is installed but the binary does not "
                               "load any of its libraries")
         self.assertIn("ca-certificates", runtime)
-        self.assertIn("rm -rf /var/lib/apt/lists/*", " ".join(self.stage_steps(self.final)))
+        runs = " ".join(self.image_steps(self.final, "RUN"))
+        self.assertIn("rm -rf /var/lib/apt/lists/*", runs)
+        # The packages' docs, man pages and translations stay out (their copyright files in).
+        for path in ("/usr/share/doc/*", "/usr/share/man/*", "/usr/share/locale/*"):
+            self.assertIn(f"'{path}'", runs.split("apt-get install")[0])
+        self.assertIn("path-include /usr/share/doc/*/copyright", runs)
 
     def test_runs_agentproxy_run_as_non_root(self):
-        users = self.stage_steps(self.final, "USER")
+        users = self.image_steps(self.final, "USER")
         self.assertTrue(users, "the final stage sets no USER: it would run as root")
         user = users[-1].split(":")[0]
         self.assertNotIn(user, ("0", "root"))
@@ -313,10 +383,56 @@ class DockerfileTest(unittest.TestCase):
         values = read(os.path.join(ROOT, "charts", "agentproxy", "values.yaml"))
         self.assertIn(f"runAsUser: {user}", values)
 
-        [entrypoint] = self.stage_steps(self.final, "ENTRYPOINT")
-        self.assertEqual(json.loads(entrypoint), ["/usr/local/bin/agentproxy", "run"])
-        copies = [copy_parts(a) for a in self.stage_steps(self.final, "COPY")]
-        self.assertIn("/usr/local/bin/agentproxy", [c[2] for c in copies])
+        for stage in (self.final, self.prebuilt):
+            [entrypoint] = self.image_steps(stage, "ENTRYPOINT")
+            self.assertEqual(json.loads(entrypoint), ["/usr/local/bin/agentproxy", "run"])
+            copies = [copy_parts(a) for a in self.stage_steps(stage, "COPY")]
+            self.assertIn("/usr/local/bin/agentproxy", [c[2] for c in copies])
+        # The full build strips what it compiled; --runtime-only strips CMake's binary.
+        self.assertIn("strip /build/bin/agentproxy", " ".join(self.stage_steps(0, "RUN")))
+        self.assertRegex(read(IMAGE_SCRIPT), r"strip --strip-all -o ")
+
+
+def bash_array_value(script, name):
+    """The words of a bash array after sourcing SCRIPT."""
+    result = subprocess.run(["bash", "-c", f'source "$1" && printf "%s\\0" "${{{name}[@]}}"',
+                             "bash", script], capture_output=True, text=True, check=True)
+    return result.stdout.split("\0")[:-1]
+
+
+class ImageRunFlagsTest(unittest.TestCase):
+    """scripts/lib/image.sh runs the image (tests/docker/image_test.py, the demo) as the chart
+    runs its pod: these are its securityContext and its /tmp emptyDir as podman flags."""
+
+    def test_security_flags_are_the_charts_security_context(self):
+        values = read(os.path.join(ROOT, "charts", "agentproxy", "values.yaml"))
+        block = re.search(r"^securityContext:\n((?:  .*\n)+)", values, re.M).group(1)
+        context = {}
+        for key, value in re.findall(r"^  (\w+): ?(.*)$", block, re.M):
+            context[key] = value.strip()
+        drop = re.search(r"drop: \[(.*)\]", block).group(1)
+        flags = bash_array_value(IMAGE_LIB, "IMAGE_SECURITY_FLAGS")
+        pairs = list(zip(flags, flags[1:] + [""]))
+        self.assertIn(("--user", f"{context['runAsUser']}:{context['runAsUser']}"), pairs)
+        self.assertEqual(context["readOnlyRootFilesystem"], "true")
+        self.assertIn("--read-only", flags)
+        # podman would otherwise mount tmpfs on /run and /var/tmp too, which no pod has.
+        self.assertIn("--read-only-tmpfs=false", flags)
+        self.assertEqual(context["allowPrivilegeEscalation"], "false")
+        self.assertIn(("--security-opt", "no-new-privileges"), pairs)
+        self.assertEqual(drop, "ALL")
+        self.assertIn(("--cap-drop", "ALL"), pairs)
+        # seccomp RuntimeDefault is podman's default profile: nothing may turn it off.
+        self.assertNotIn("seccomp=unconfined", " ".join(flags))
+        self.assertNotIn("--privileged", flags)
+
+        deployment = read(os.path.join(ROOT, "charts", "agentproxy", "templates",
+                                       "deployment.yaml"))
+        self.assertRegex(deployment, r"- name: tmp\n\s+mountPath: /tmp")
+        size = re.search(r"- name: tmp\n\s+emptyDir:\n\s+sizeLimit: (\d+)Mi", deployment)
+        self.assertIsNotNone(size, "the chart's /tmp emptyDir has no sizeLimit in Mi")
+        tmpfs = [b for a, b in pairs if a == "--tmpfs"]
+        self.assertEqual(tmpfs, [f"/tmp:rw,size={size.group(1)}m,mode=1777"])
 
 
 if __name__ == "__main__":

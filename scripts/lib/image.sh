@@ -1,0 +1,92 @@
+# Sourced by scripts/image.sh and the demo: podman as it works on this machine kind (runc, the
+# host network, rlimits below the machine's: see FIELD-NOTES.md), the chart's securityContext
+# as podman flags, and starting/stopping the operator from the image.
+#
+#   source scripts/lib/image.sh
+#   image_podman_works || echo "no podman here"
+#   start_operator_image NAME TOKEN_FILE CA_FILE API_HOST API_PORT [agentproxy run flags...]
+#   image_wait_ready NAME HEALTH_PORT SECONDS
+#   stop_operator_image NAME
+
+AGENTPROXY_IMAGE=${AGENTPROXY_IMAGE:-agentproxy:dev}
+# crun refuses this machine's hybrid cgroup layout; runc works.
+IMAGE_PODMAN=(podman --runtime runc)
+# The host network (127.0.0.1 is the machine's: the lab, the control plane), and rlimits the
+# sandbox allows (podman's defaults are refused with "setrlimit: Operation not permitted").
+IMAGE_RUN_FLAGS=(--network host --ulimit nofile=1024:1024 --ulimit nproc=1024:1024)
+# The chart's securityContext (charts/agentproxy/values.yaml): runAsUser 65532,
+# readOnlyRootFilesystem, capabilities drop ALL, allowPrivilegeEscalation false, seccomp
+# RuntimeDefault (podman's default profile); its /tmp emptyDir (16Mi) as a tmpfs. podman's
+# own tmpfs mounts for a read-only container (/run, /var/tmp) are turned off: a pod has none.
+IMAGE_SECURITY_FLAGS=(--user 65532:65532 --read-only --read-only-tmpfs=false --cap-drop ALL
+  --security-opt no-new-privileges --tmpfs /tmp:rw,size=16m,mode=1777)
+# Where a pod finds its ServiceAccount.
+IMAGE_SA_DIR=/var/run/secrets/kubernetes.io/serviceaccount
+
+# image_podman_works: podman is installed and runs a container here (as root, with runc). Quiet.
+image_podman_works() {
+  command -v podman >/dev/null 2>&1 && command -v runc >/dev/null 2>&1 || return 1
+  [[ $(id -u) -eq 0 ]] || return 1
+  "${IMAGE_PODMAN[@]}" info >/dev/null 2>&1
+}
+
+# image_exists [IMAGE]: the image is in podman's local storage.
+image_exists() {
+  "${IMAGE_PODMAN[@]}" image exists "${1:-$AGENTPROXY_IMAGE}" 2>/dev/null
+}
+
+# start_operator_image NAME TOKEN_FILE CA_FILE API_HOST API_PORT [FLAGS...]: starts
+# `agentproxy run FLAGS...` from $AGENTPROXY_IMAGE as a pod of the chart would run it: the
+# chart's securityContext, the ServiceAccount's token and the cluster CA mounted at
+# /var/run/secrets/kubernetes.io/serviceaccount (with the namespace file), and
+# KUBERNETES_SERVICE_HOST/PORT set, so that the operator takes the in-cluster config path.
+# POD_NAME is NAME, POD_NAMESPACE is $OPERATOR_NAMESPACE (default agentproxy-system). The
+# container is detached and named NAME; its log is `podman logs NAME`. Sets OPERATOR_STARTED
+# (epoch seconds with decimals) for image_wait_ready's timing.
+start_operator_image() {
+  local name=$1 token=$2 ca=$3 host=$4 port=$5
+  shift 5
+  local namespace=${OPERATOR_NAMESPACE:-agentproxy-system}
+  local sa
+  sa=$(mktemp -d /tmp/agentproxy-sa.XXXXXX)
+  install -m 0644 "$token" "$sa/token"
+  install -m 0644 "$ca" "$sa/ca.crt"
+  printf '%s' "$namespace" >"$sa/namespace"
+  chmod 0755 "$sa"
+  OPERATOR_SA_DIRS+=("$sa")
+  OPERATOR_STARTED=$(date +%s.%N)
+  "${IMAGE_PODMAN[@]}" run -d --name "$name" "${IMAGE_RUN_FLAGS[@]}" "${IMAGE_SECURITY_FLAGS[@]}" \
+    -v "$sa:$IMAGE_SA_DIR:ro" \
+    -e KUBERNETES_SERVICE_HOST="$host" -e KUBERNETES_SERVICE_PORT="$port" \
+    -e POD_NAME="$name" -e POD_NAMESPACE="$namespace" \
+    "$AGENTPROXY_IMAGE" "$@" >/dev/null
+}
+
+# image_wait_ready NAME HEALTH_PORT SECONDS: waits for http://127.0.0.1:HEALTH_PORT/readyz to
+# answer 200; prints the time since start_operator_image started the container. Fails with
+# the container's log when it exits or SECONDS pass.
+image_wait_ready() {
+  local name=$1 port=$2 seconds=$3
+  local deadline=$((SECONDS + seconds))
+  until curl -fsS -o /dev/null "http://127.0.0.1:$port/readyz" 2>/dev/null; do
+    if [[ $("${IMAGE_PODMAN[@]}" inspect -f '{{.State.Running}}' "$name" 2>/dev/null) != true ]] ||
+      ((SECONDS >= deadline)); then
+      echo "the operator's container $name did not become ready:" >&2
+      "${IMAGE_PODMAN[@]}" logs "$name" >&2 2>&1 || true
+      return 1
+    fi
+    sleep 0.1
+  done
+  awk -v s="$OPERATOR_STARTED" -v n="$(date +%s.%N)" \
+    'BEGIN { printf "ready %.2f s after podman run\n", n - s }'
+}
+
+# stop_operator_image NAME: stops the container (SIGTERM, then SIGKILL after 10 s) and removes
+# it with the ServiceAccount files start_operator_image wrote.
+stop_operator_image() {
+  "${IMAGE_PODMAN[@]}" rm -f -t 10 "$1" >/dev/null 2>&1 || true
+  local dir
+  for dir in "${OPERATOR_SA_DIRS[@]}"; do rm -rf "$dir"; done
+  OPERATOR_SA_DIRS=()
+}
+OPERATOR_SA_DIRS=()
