@@ -52,7 +52,7 @@ follow() {
         ((++quiet))
         hidden=$line
       else
-        [[ $line == STEP* ]] && step=$line
+        [[ $line =~ ^(\[[0-9]+/[0-9]+\] )?STEP ]] && step=${line:0:100}
         printf '  [%4ds] %s\n' $((SECONDS - started)) "$line"
         printed=$SECONDS hidden=""
       fi
