@@ -53,10 +53,10 @@ start_operator_image() {
   install -m 0644 "$ca" "$sa/ca.crt"
   printf '%s' "$namespace" >"$sa/namespace"
   chmod 0755 "$sa"
-  OPERATOR_SA_DIRS+=("$sa")
   OPERATOR_STARTED=$(date +%s.%N)
+  # The label tells stop_operator_image, from any shell, what to remove with the container.
   "${IMAGE_PODMAN[@]}" run -d --name "$name" "${IMAGE_RUN_FLAGS[@]}" "${IMAGE_SECURITY_FLAGS[@]}" \
-    -v "$sa:$IMAGE_SA_DIR:ro" \
+    --label "io.agentproxy.sa-dir=$sa" -v "$sa:$IMAGE_SA_DIR:ro" \
     -e KUBERNETES_SERVICE_HOST="$host" -e KUBERNETES_SERVICE_PORT="$port" \
     -e POD_NAME="$name" -e POD_NAMESPACE="$namespace" \
     "$AGENTPROXY_IMAGE" "$@" >/dev/null
@@ -82,11 +82,14 @@ image_wait_ready() {
 }
 
 # stop_operator_image NAME: stops the container (SIGTERM, then SIGKILL after 10 s) and removes
-# it with the ServiceAccount files start_operator_image wrote.
+# it with the ServiceAccount files start_operator_image wrote. The exit status is then gone:
+# read it first (`podman wait NAME` after `podman stop`) when it matters.
 stop_operator_image() {
-  "${IMAGE_PODMAN[@]}" rm -f -t 10 "$1" >/dev/null 2>&1 || true
-  local dir
-  for dir in "${OPERATOR_SA_DIRS[@]}"; do rm -rf "$dir"; done
-  OPERATOR_SA_DIRS=()
+  local sa
+  sa=$("${IMAGE_PODMAN[@]}" inspect -f '{{index .Config.Labels "io.agentproxy.sa-dir"}}' "$1" \
+    2>/dev/null) || return 0
+  "${IMAGE_PODMAN[@]}" stop -t 10 "$1" >/dev/null 2>&1 || true
+  "${IMAGE_PODMAN[@]}" rm -f "$1" >/dev/null 2>&1 || true
+  [[ $sa == /tmp/agentproxy-sa.* ]] && rm -rf "$sa"
+  return 0
 }
-OPERATOR_SA_DIRS=()

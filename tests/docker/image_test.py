@@ -1,24 +1,36 @@
 """The image, run: the agentproxy image that image_build (scripts/image.sh) built, run by
 podman as the chart runs its pod (uid 65532, a read-only root filesystem, no capabilities, no
 new privileges, seccomp, a 16 MiB tmpfs on /tmp), on the host network so that it reaches the
-proxy lab on 127.0.0.1.
+proxy lab and the control plane on 127.0.0.1.
 
 Real parts: the image (Debian 12 with the runtime packages and the binary), podman and runc,
-and the lab's Squid 5.7 and TLS gRPC server (build/bin/proxy_lab).
+the lab's Squid 5.7 and TLS gRPC server (build/bin/proxy_lab), and for `agentproxy run` the
+real control plane (scripts/cluster.sh: etcd, kube-apiserver and kube-controller-manager
+v1.36.3) with the chart installed by helm.
 """
+import base64
 import ctypes
 import json
 import os
+import shutil
 import signal
+import socket
+import ssl
 import subprocess
 import tempfile
+import time
 import unittest
+import urllib.request
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 IMAGE_LIB = os.path.join(ROOT, "scripts", "lib", "image.sh")
 IMAGE = os.environ.get("AGENTPROXY_IMAGE", "agentproxy:dev")
 VERSION = os.environ.get("AGENTPROXY_VERSION")
 PROXY_LAB = os.environ.get("PROXY_LAB_BIN", os.path.join(ROOT, "build", "bin", "proxy_lab"))
+CLUSTER = os.path.join(ROOT, "scripts", "cluster.sh")
+CHART = os.path.join(ROOT, "charts", "agentproxy")
+NAMESPACE = "agentproxy-system"
+SERVICE_ACCOUNT_USER = f"system:serviceaccount:{NAMESPACE}:agentproxy"
 
 
 def image_lib_array(name):
@@ -74,16 +86,49 @@ class ProxyLab:
             self.process.wait()
         self.process.stdout.close()
         self.process.stderr.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def image_lib(function, *args, timeout=120):
+    """Runs a function of scripts/lib/image.sh (what the demo calls) in bash."""
+    return subprocess.run(["bash", "-c", f'source "$1" && shift && {function} "$@"', "bash",
+                           IMAGE_LIB, *args], capture_output=True, text=True, timeout=timeout,
+                          check=False)
+
+
+def wait_for(check, timeout, what):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.2)
+
+
+LAB = None
+
+
+def setUpModule():
+    global LAB
+    LAB = ProxyLab()
+
+
+def tearDownModule():
+    LAB.stop()
 
 
 class ImageTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.lab = ProxyLab()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.lab.stop()
+        cls.lab = LAB
 
     def test_image_is_what_the_chart_expects(self):
         """The chart runs the image's entrypoint with its own flags as uid 65532."""
@@ -122,6 +167,207 @@ class ImageTest(unittest.TestCase):
         self.assertEqual(result.returncode, 2, result.stdout + result.stderr)
         self.assertRegex(result.stdout.splitlines()[0], r": Unsupported$")
         self.assertIn("ssl_bump splice", result.stdout)
+
+
+class OperatorImageTest(unittest.TestCase):
+    """`agentproxy run` from the image as a pod of the chart runs: the chart installed by helm
+    into the real control plane, the ServiceAccount's token and the cluster CA mounted at
+    /var/run/secrets/kubernetes.io/serviceaccount, KUBERNETES_SERVICE_HOST/PORT set (the
+    in-cluster config path), started with scripts/lib/image.sh's start_operator_image (what
+    the demo calls)."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.work = tempfile.mkdtemp(prefix="agentproxy-image-run-")
+        cls.cluster_dir = None
+        cls.lab = LAB
+        try:
+            up = subprocess.run([CLUSTER, "up", "--owner", str(os.getpid())],
+                                capture_output=True, text=True, timeout=300, check=False)
+            if up.returncode != 0:
+                raise RuntimeError("scripts/cluster.sh up failed:\n" + up.stderr)
+            kubeconfig = up.stdout.strip().splitlines()[-1]
+            cls.cluster_dir = os.path.dirname(kubeconfig)
+            bin_dir = subprocess.run([CLUSTER, "bin"], capture_output=True, text=True,
+                                     check=True).stdout.strip().splitlines()[-1]
+            cls.kubectl_path = os.path.join(bin_dir, "kubectl")
+            cls.env = dict(os.environ, KUBECONFIG=kubeconfig, HOME=cls.work)
+            with open(os.path.join(cls.cluster_dir, "ports.env"), encoding="utf-8") as handle:
+                ports = dict(line.split("=", 1) for line in handle.read().split())
+            cls.apiserver_port = ports["APISERVER_PORT"]
+            cls.run_tool(["helm", "install", "agentproxy", CHART, "-n", NAMESPACE,
+                          "--create-namespace", "--wait=false"])
+            token = os.path.join(cls.work, "token")
+            with open(token, "w", encoding="utf-8") as handle:
+                handle.write(cls.kubectl("-n", NAMESPACE, "create", "token", "agentproxy",
+                                         "--duration", "1h").strip())
+            cls.ports = {name: free_port() for name in ("metrics", "health", "webhook")}
+            cls.container = f"agentproxy-image-test-{os.getpid()}"
+            started = time.monotonic()
+            start = image_lib(
+                "start_operator_image", cls.container, token,
+                os.path.join(cls.cluster_dir, "ca.crt"), "127.0.0.1", cls.apiserver_port,
+                # The chart's arguments (templates/deployment.yaml), on loopback ports.
+                "--leader-elect", f"--metrics-addr=127.0.0.1:{cls.ports['metrics']}",
+                f"--health-addr=127.0.0.1:{cls.ports['health']}",
+                f"--webhook-addr=127.0.0.1:{cls.ports['webhook']}",
+                "--webhook-config-name=agentproxy", "--webhook-service=agentproxy-webhook",
+                "--workers=4", "--log-level=info")
+            if start.returncode != 0:
+                raise RuntimeError("start_operator_image failed:\n" + start.stderr)
+            cls.start_seconds = cls.wait_ready(started)
+            print(f"\noperator from the image: /readyz answered {cls.start_seconds:.2f} s after "
+                  "podman run")
+        except BaseException:
+            cls.tearDownClass()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        if hasattr(cls, "container"):
+            image_lib("stop_operator_image", cls.container)
+        if cls.cluster_dir:
+            subprocess.run([CLUSTER, "down", cls.cluster_dir], capture_output=True, timeout=60,
+                           check=False)
+        shutil.rmtree(cls.work, ignore_errors=True)
+
+    @classmethod
+    def run_tool(cls, command, stdin=None):
+        result = subprocess.run(command, input=stdin, capture_output=True, text=True,
+                                env=cls.env, timeout=60, check=False)
+        if result.returncode != 0:
+            raise AssertionError(f"{' '.join(command)} failed:\n{result.stderr}")
+        return result.stdout
+
+    @classmethod
+    def kubectl(cls, *args, stdin=None):
+        return cls.run_tool([cls.kubectl_path, *args], stdin=stdin)
+
+    @classmethod
+    def wait_ready(cls, started):
+        url = f"http://127.0.0.1:{cls.ports['health']}/readyz"
+        deadline = started + 60
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(url, timeout=1) as response:
+                    if response.status == 200:
+                        return time.monotonic() - started
+            except OSError:
+                pass
+            if cls.inspect("{{.State.Running}}") != "true":
+                break
+            time.sleep(0.05)
+        raise RuntimeError(f"the operator was not ready:\n{cls.logs()}")
+
+    @classmethod
+    def inspect(cls, template):
+        return subprocess.run([*PODMAN, "inspect", "-f", template, cls.container],
+                              capture_output=True, text=True, check=False).stdout.strip()
+
+    @classmethod
+    def logs(cls):
+        result = subprocess.run([*PODMAN, "logs", cls.container], capture_output=True,
+                                text=True, check=False)
+        return result.stdout + result.stderr
+
+    def get(self, *args):
+        return json.loads(self.kubectl("get", *args, "-o", "json"))
+
+    def test_runs_confined_as_the_chart_says(self):
+        """The process in the container, as the kernel sees it."""
+        pid = self.inspect("{{.State.Pid}}")
+        with open(f"/proc/{pid}/status", encoding="utf-8") as handle:
+            status = dict(line.split(":\t", 1) for line in handle.read().splitlines())
+        self.assertEqual(status["Name"].strip(), "agentproxy")
+        self.assertEqual(status["Uid"].split(), ["65532"] * 4)
+        self.assertEqual(status["Gid"].split(), ["65532"] * 4)
+        for capabilities in ("CapEff", "CapPrm", "CapBnd"):
+            self.assertEqual(int(status[capabilities], 16), 0, capabilities)
+        self.assertEqual(status["NoNewPrivs"].strip(), "1")
+        self.assertEqual(status["Seccomp"].strip(), "2")  # a filter: podman's default profile
+        with open(f"/proc/{pid}/mounts", encoding="utf-8") as handle:
+            mounts = {fields[1]: fields[3].split(",")
+                      for fields in (line.split() for line in handle)}
+        self.assertIn("ro", mounts["/"])
+        self.assertIn("rw", mounts["/tmp"])
+        # /var/run is /run in Debian, in the image as in a node's container.
+        self.assertIn("ro", mounts["/run/secrets/kubernetes.io/serviceaccount"])
+
+    def test_leads_writes_the_ca_bundle_probes_and_writes_status(self):
+        # It leads: the Lease names its pod.
+        lease = wait_for(lambda: (lambda l: l if l["spec"].get("holderIdentity") else None)(
+            self.get("-n", NAMESPACE, "lease", "agentproxy-leader")), 30, "the Lease")
+        self.assertEqual(lease["spec"]["holderIdentity"], self.container)
+
+        # The caBundle it wrote verifies the certificate its webhook serves, for the name of
+        # the chart's webhook Service.
+        config = wait_for(lambda: (lambda c: c if c["webhooks"][0]["clientConfig"].get(
+            "caBundle") else None)(self.get("mutatingwebhookconfiguration", "agentproxy")),
+            30, "the webhook caBundle")
+        ca = base64.b64decode(config["webhooks"][0]["clientConfig"]["caBundle"]).decode()
+        context = ssl.create_default_context(cadata=ca)
+        with socket.create_connection(("127.0.0.1", self.ports["webhook"]), timeout=5) as raw:
+            with context.wrap_socket(
+                    raw, server_hostname=f"agentproxy-webhook.{NAMESPACE}.svc") as tls:
+                self.assertIsNotNone(tls.getpeercert())
+
+        # Two policies probed through the lab from inside the container: a plain Squid and
+        # one that denies CONNECT.
+        lab = self.lab.env
+        self.kubectl("-n", NAMESPACE, "create", "configmap", "mgmt-ca",
+                     f"--from-file=ca.crt={lab['LAB_TARGET_CA']}")
+        policies = ""
+        for name, proxy in (("image-squid", lab["LAB_SQUID"]),
+                            ("image-squid-deny", lab["LAB_SQUID_DENY"])):
+            policies += f"""---
+apiVersion: agentproxy.io/v1alpha1
+kind: ProxyPolicy
+metadata: {{name: {name}}}
+spec:
+  proxy: {{httpsProxy: "{proxy}"}}
+  targets:
+    - address: "{lab['LAB_TARGET']}"
+      serverName: {lab['LAB_SERVER_NAME']}
+      serverCA: {{configMapRef: {{namespace: {NAMESPACE}, name: mgmt-ca, key: ca.crt}}}}
+  selector:
+    namespaceSelector: {{matchLabels: {{agentproxy.io/inject: {name}}}}}
+"""
+        self.kubectl("apply", "-f", "-", stdin=policies)
+
+        def classified(name):
+            status = self.get("proxypolicy", name).get("status", {})
+            return status if status.get("classification") not in (None, "", "Unknown") else None
+
+        try:
+            supported = wait_for(lambda: classified("image-squid"), 60, "image-squid's status")
+            denied = wait_for(lambda: classified("image-squid-deny"), 60,
+                              "image-squid-deny's status")
+        except AssertionError as error:
+            raise AssertionError(f"{error}\nthe operator's log:\n{self.logs()}") from None
+        self.assertEqual(supported["classification"], "Supported", supported)
+        self.assertEqual(denied["classification"], "Unsupported", denied)
+        self.assertIn("403", json.dumps(denied))
+        print(f"status written by the operator from the image: image-squid "
+              f"{supported['classification']}, image-squid-deny {denied['classification']}")
+
+        # Everything it did, it did as the chart's ServiceAccount (the API server's audit log).
+        with open(os.path.join(self.cluster_dir, "audit.log"), encoding="utf-8") as handle:
+            events = [json.loads(line) for line in handle]
+        writes = {(e["objectRef"].get("resource"), e["objectRef"].get("subresource", ""))
+                  for e in events if e["user"]["username"] == SERVICE_ACCOUNT_USER
+                  and e["verb"] in ("create", "update", "patch") and e.get("objectRef")
+                  and 200 <= e.get("responseStatus", {}).get("code", 0) < 300}
+        for write in (("leases", ""), ("mutatingwebhookconfigurations", ""),
+                      ("secrets", ""), ("proxypolicies", "status")):
+            self.assertIn(write, writes)
+
+    def test_stops_cleanly_on_sigterm(self):
+        """Last (alphabetically): what Kubernetes does to a pod it deletes."""
+        self.assertEqual(self.inspect("{{.State.Running}}"), "true", self.logs())
+        subprocess.run([*PODMAN, "stop", "-t", "20", self.container], capture_output=True,
+                       check=True, timeout=60)
+        self.assertEqual(self.inspect("{{.State.ExitCode}}"), "0", self.logs())
+        self.assertNotIn('"level":"error"', self.logs())
 
 
 if __name__ == "__main__":
