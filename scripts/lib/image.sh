@@ -93,3 +93,108 @@ stop_operator_image() {
   [[ $sa == /tmp/agentproxy-sa.* ]] && rm -rf "$sa"
   return 0
 }
+
+# --- for the demo: the operator from the image when podman works here, else as a process ----
+#
+#   start_operator ROOT NAME SERVER CA_FILE TOKEN_FILE [agentproxy run flags...]
+#   operator_wait_ready HEALTH_PORT SECONDS
+#   operator_logs
+#   stop_operator
+#
+# SERVER is the API server's https://HOST:PORT, CA_FILE its CA, TOKEN_FILE a ServiceAccount
+# token (kubectl create token). From the image, the operator takes the in-cluster config path
+# (start_operator_image); as a local process (ROOT/build/bin/agentproxy) a kubeconfig with the
+# same token, so that it has the same rights either way. AGENTPROXY_OPERATOR=image or process
+# forces one (image then fails when podman does not work). When the image is missing,
+# scripts/image.sh --runtime-only builds it (about 3 minutes when the Debian base is not
+# cached yet, seconds after). Prints which it chose; sets OPERATOR_MODE (image or process).
+start_operator() {
+  local root=$1 name=$2 server=$3 ca=$4 token=$5
+  shift 5
+  local why=""
+  OPERATOR_NAME=$name OPERATOR_MODE=${AGENTPROXY_OPERATOR:-}
+  if [[ -z $OPERATOR_MODE ]]; then
+    if ! image_podman_works; then
+      why="podman does not run containers here"
+    elif ! image_exists && ! [[ -x $root/build/bin/agentproxy ]]; then
+      why="no image and no binary to build it around"
+    fi
+    OPERATOR_MODE=$([[ -z $why ]] && echo image || echo process)
+  fi
+  case $OPERATOR_MODE in
+    image)
+      if ! image_exists; then
+        echo "    building the image: scripts/image.sh --runtime-only"
+        "$root/scripts/image.sh" --runtime-only --tag "$AGENTPROXY_IMAGE" | sed 's/^/    /'
+      fi
+      local hostport=${server#https://}
+      hostport=${hostport%%/*}
+      echo "    the operator runs from the image $AGENTPROXY_IMAGE (podman, as the chart's pod:" \
+        "uid 65532, read-only root, no capabilities, the ServiceAccount's token mounted)"
+      start_operator_image "$name" "$token" "$ca" "${hostport%:*}" "${hostport##*:}" "$@"
+      ;;
+    process)
+      echo "    the operator runs as a local process (build/bin/agentproxy${why:+; $why})"
+      OPERATOR_WORK=$(mktemp -d /tmp/agentproxy-operator.XXXXXX)
+      cat >"$OPERATOR_WORK/kubeconfig" <<KUBECONFIG
+apiVersion: v1
+kind: Config
+clusters: [{name: cluster, cluster: {server: "$server", certificate-authority: "$ca"}}]
+users: [{name: operator, user: {tokenFile: "$token"}}]
+contexts: [{name: operator, context: {cluster: cluster, user: operator}}]
+current-context: operator
+KUBECONFIG
+      OPERATOR_STARTED=$(date +%s.%N)
+      POD_NAME=$name POD_NAMESPACE=${OPERATOR_NAMESPACE:-agentproxy-system} \
+        "$root/build/bin/agentproxy" run --kubeconfig "$OPERATOR_WORK/kubeconfig" "$@" \
+        >"$OPERATOR_WORK/log" 2>&1 &
+      OPERATOR_PID=$!
+      ;;
+    *)
+      echo "AGENTPROXY_OPERATOR must be image or process (got \"$OPERATOR_MODE\")" >&2
+      return 1
+      ;;
+  esac
+}
+
+# operator_wait_ready HEALTH_PORT SECONDS: until /readyz answers; prints the time since
+# start_operator started it. Fails with the operator's log when it exits or SECONDS pass.
+operator_wait_ready() {
+  if [[ $OPERATOR_MODE == image ]]; then
+    image_wait_ready "$OPERATOR_NAME" "$1" "$2"
+    return
+  fi
+  local deadline=$((SECONDS + $2))
+  until curl -fsS -o /dev/null "http://127.0.0.1:$1/readyz" 2>/dev/null; do
+    if ! kill -0 "$OPERATOR_PID" 2>/dev/null || ((SECONDS >= deadline)); then
+      echo "the operator did not become ready:" >&2
+      cat "$OPERATOR_WORK/log" >&2
+      return 1
+    fi
+    sleep 0.1
+  done
+  awk -v s="$OPERATOR_STARTED" -v n="$(date +%s.%N)" \
+    'BEGIN { printf "ready %.2f s after it started\n", n - s }'
+}
+
+operator_logs() {
+  if [[ $OPERATOR_MODE == image ]]; then
+    "${IMAGE_PODMAN[@]}" logs "$OPERATOR_NAME" 2>&1
+  else
+    cat "$OPERATOR_WORK/log"
+  fi
+}
+
+# stop_operator: SIGTERM (and for the image, SIGKILL after 10 s), then cleans up.
+stop_operator() {
+  if [[ ${OPERATOR_MODE:-} == image ]]; then
+    stop_operator_image "$OPERATOR_NAME"
+  elif [[ -n ${OPERATOR_PID:-} ]]; then
+    if kill -0 "$OPERATOR_PID" 2>/dev/null; then
+      kill -TERM "$OPERATOR_PID" 2>/dev/null || true
+      wait "$OPERATOR_PID" 2>/dev/null || true
+    fi
+    rm -rf "$OPERATOR_WORK"
+  fi
+  OPERATOR_MODE="" OPERATOR_PID=""
+}
