@@ -156,7 +156,7 @@ EOF
   # that the base is as current as Debian's own image of the day.
   say "base: installing $suite-security and $suite-updates upgrades"
   if ! { chroot "$r" apt-get update -qq &&
-    chroot "$r" env DEBIAN_FRONTEND=noninteractive apt-get -y -qq upgrade; } 2>&1 |
+    chroot "$r" env DEBIAN_FRONTEND=noninteractive apt-get -o Dpkg::Use-Pty=0 -y -qq upgrade; } 2>&1 |
     FOLLOW_QUIET='^(Preparing to unpack|Unpacking|Setting up|Selecting|\(Reading database)' \
       follow "the base's upgrades"; then
     echo "image: upgrading the base failed" >&2
@@ -209,12 +209,18 @@ else
   say "full multi-stage build (the operator compiles in the build stage: minutes when cold)"
   build+=("$root")
 fi
+previous=$("${IMAGE_PODMAN[@]}" image inspect -f '{{.Id}}' "$tag" 2>/dev/null || true)
 build_started=$SECONDS
 if ! "${build[@]}" 2>&1 | follow "podman build"; then
   echo "image: podman build failed" >&2
   exit 1
 fi
 build_seconds=$((SECONDS - build_started))
+# The image this tag named before, now untagged, goes (unless a container or another tag
+# still uses it), so that rebuilding in a loop does not fill podman's storage.
+if [[ -n $previous && $previous != $("${IMAGE_PODMAN[@]}" image inspect -f '{{.Id}}' "$tag") ]]; then
+  "${IMAGE_PODMAN[@]}" rmi "$previous" >/dev/null 2>&1 || true
+fi
 
 size=$("${IMAGE_PODMAN[@]}" image inspect -f '{{.Size}}' "$tag")
 say "built $tag ($mode) in ${build_seconds} s (whole script $((SECONDS - started)) s)"
