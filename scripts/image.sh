@@ -38,6 +38,11 @@ while (($#)); do
   shift
 done
 
+if [[ $mode == runtime-only && ! -x $binary ]]; then
+  echo "image: no binary at $binary: run scripts/build.sh first (or give --binary PATH)" >&2
+  exit 1
+fi
+
 started=$SECONDS
 say() { printf 'image: [%4ds] %s\n' $((SECONDS - started)) "$*"; }
 
@@ -133,7 +138,8 @@ Dir::Cache::srcpkgcache "";
 EOF
   echo 'Acquire::Languages "none";' >"$r/etc/apt/apt.conf.d/docker-no-languages"
   echo 'Acquire::GzipIndexes "true";' >"$r/etc/apt/apt.conf.d/docker-gzip-indexes"
-  echo 'Apt::AutoRemove::SuggestsImportant "false";' >"$r/etc/apt/apt.conf.d/docker-autoremove-suggests"
+  echo 'Apt::AutoRemove::SuggestsImportant "false";' \
+    >"$r/etc/apt/apt.conf.d/docker-autoremove-suggests"
   find "$r/usr/share/doc" -mindepth 1 -not -type d -not -name copyright -delete
   find "$r/usr/share/doc" -mindepth 1 -type d -empty -delete
   rm -rf "$r"/usr/share/{groff,info,linda,locale,man}/* "$r"/usr/share/lintian/overrides/*
@@ -156,7 +162,8 @@ EOF
   # that the base is as current as Debian's own image of the day.
   say "base: installing $suite-security and $suite-updates upgrades"
   if ! { chroot "$r" apt-get update -qq &&
-    chroot "$r" env DEBIAN_FRONTEND=noninteractive apt-get -o Dpkg::Use-Pty=0 -y -qq upgrade; } 2>&1 |
+    chroot "$r" env DEBIAN_FRONTEND=noninteractive \
+      apt-get -o Dpkg::Use-Pty=0 -y -qq upgrade; } 2>&1 |
     FOLLOW_QUIET='^(Preparing to unpack|Unpacking|Setting up|Selecting|\(Reading database)' \
       follow "the base's upgrades"; then
     echo "image: upgrading the base failed" >&2
@@ -197,13 +204,13 @@ build=("${IMAGE_PODMAN[@]}" build --network host --ulimit nofile=1024:1024
   --ulimit nproc=1024:1024 --build-arg "BUILD_BASE=$base_image"
   --build-arg "RUNTIME_BASE=$base_image" -f "$root/Dockerfile" -t "$tag" "${no_cache[@]}")
 if [[ $mode == runtime-only ]]; then
-  [[ -x $binary ]] || { echo "image: no binary at $binary: run scripts/build.sh first" >&2; exit 1; }
   # The build context is a folder holding only the stripped binary (the Dockerfile's
   # `prebuilt` stage copies it), not the repository and its build tree.
   context=$(mktemp -d /tmp/agentproxy-image.XXXXXX)
   trap 'rm -rf "$context"' EXIT
   strip --strip-all -o "$context/agentproxy" "$binary"
-  say "runtime stage around $binary ($(du -h "$binary" | cut -f1), stripped $(du -h "$context/agentproxy" | cut -f1))"
+  say "runtime stage around $binary ($(du -h "$binary" | cut -f1)," \
+    "stripped $(du -h "$context/agentproxy" | cut -f1))"
   build+=(--target prebuilt "$context")
 else
   say "full multi-stage build (the operator compiles in the build stage: minutes when cold)"
@@ -218,7 +225,8 @@ fi
 build_seconds=$((SECONDS - build_started))
 # The image this tag named before, now untagged, goes (unless a container or another tag
 # still uses it), so that rebuilding in a loop does not fill podman's storage.
-if [[ -n $previous && $previous != $("${IMAGE_PODMAN[@]}" image inspect -f '{{.Id}}' "$tag") ]]; then
+now=$("${IMAGE_PODMAN[@]}" image inspect -f '{{.Id}}' "$tag")
+if [[ -n $previous && $previous != "$now" ]]; then
   "${IMAGE_PODMAN[@]}" rmi "$previous" >/dev/null 2>&1 || true
 fi
 
