@@ -50,9 +50,21 @@ say() { printf 'image: [%4ds] %s\n' $((SECONDS - started)) "$*"; }
 # matching $FOLLOW_QUIET are counted, not printed; when nothing was printed for 20 s (apt and
 # the compiler can be quiet for minutes) it says what it is still waiting for.
 follow() {
-  local what=$1 line step="" hidden="" quiet=0 printed=$SECONDS rc
-  while true; do
-    if IFS= read -r -t 5 line; then
+  local what=$1 chunk line partial="" step="" hidden="" quiet=0 printed=$SECONDS rc eof=false
+  while ! $eof; do
+    # A read that times out keeps what it got of a line; it is put in front of the rest.
+    if IFS= read -r -t 5 chunk; then
+      line=$partial$chunk partial=""
+    else
+      rc=$?
+      if ((rc > 128)); then
+        partial+=$chunk
+        line=""
+      else
+        eof=true line=$partial$chunk
+      fi
+    fi
+    if [[ -n $line ]]; then
       if [[ -n ${FOLLOW_QUIET:-} && $line =~ $FOLLOW_QUIET ]]; then
         ((++quiet))
         hidden=$line
@@ -61,9 +73,6 @@ follow() {
         printf '  [%4ds] %s\n' $((SECONDS - started)) "$line"
         printed=$SECONDS hidden=""
       fi
-    else
-      rc=$?
-      ((rc > 128)) || break
     fi
     if ((SECONDS - printed >= 20)); then
       say "still working on $what${step:+, at $step}${hidden:+ ($hidden)}"
