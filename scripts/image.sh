@@ -192,6 +192,12 @@ EOF
 }
 
 mkdir -p "$cache"
+# One maker and importer of the base at a time (tests in several build trees run this too).
+exec 9>"$cache/$key.lock"
+if ! flock -n 9; then
+  say "waiting for another scripts/image.sh making or importing the base"
+  flock 9
+fi
 if $refresh_base || [[ ! -f $tarball ]]; then
   make_base
 else
@@ -207,6 +213,8 @@ if [[ $("${IMAGE_PODMAN[@]}" image inspect -f '{{index .Labels "io.agentproxy.ba
     --change 'CMD ["bash"]' --change "LABEL io.agentproxy.base.rootfs=$base_sum" \
     "$tarball" "$base_image" >/dev/null
 fi
+
+flock -u 9
 
 # --- the image --------------------------------------------------------------------------
 build=("${IMAGE_PODMAN[@]}" build --network host --ulimit nofile=1024:1024
@@ -232,10 +240,11 @@ if ! "${build[@]}" 2>&1 | follow "podman build"; then
   exit 1
 fi
 build_seconds=$((SECONDS - build_started))
-# The image this tag named before, now untagged, goes (unless a container or another tag
-# still uses it), so that rebuilding in a loop does not fill podman's storage.
+# The image this tag named before goes when no name is left on it (and no container uses
+# it), so that rebuilding in a loop does not fill podman's storage.
 now=$("${IMAGE_PODMAN[@]}" image inspect -f '{{.Id}}' "$tag")
-if [[ -n $previous && $previous != "$now" ]]; then
+if [[ -n $previous && $previous != "$now" &&
+  $("${IMAGE_PODMAN[@]}" image inspect -f '{{len .RepoTags}}' "$previous" 2>/dev/null) == 0 ]]; then
   "${IMAGE_PODMAN[@]}" rmi "$previous" >/dev/null 2>&1 || true
 fi
 
