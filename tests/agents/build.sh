@@ -55,7 +55,7 @@ stamp=$(stamp_of "$here/go" "$(go version)" go.mod go.sum main.go)
 if up_to_date "$out/go-agent" "$stamp"; then
   say "go-agent up to date"
 else
-  say "go-agent: building with grpc-go (module downloads on a cold cache)"
+  say "go-agent: building with grpc-go (modules the cache lacks come from the Go module proxy)"
   (cd "$here/go" && CGO_ENABLED=0 GOTOOLCHAIN=local GOFLAGS=-mod=readonly \
     go build -v -o "$out/go-agent" . 2>&1 | sed 's/^/  go: /')
   echo "$stamp" >"$out/go-agent.stamp"
@@ -69,7 +69,7 @@ stamp=$(stamp_of "$here/java" "$(java -version 2>&1 | head -1)" pom.xml \
 if up_to_date "$out/java-agent.jar" "$stamp"; then
   say "java-agent.jar up to date"
 else
-  say "java-agent.jar: building with grpc-java (Maven Central downloads on a cold ~/.m2)"
+  say "java-agent.jar: building with grpc-java (what ~/.m2 lacks comes from Maven Central)"
   mvn_args=(-B -f "$here/java/pom.xml" -Dagents.out="$out/java" -DskipTests package)
   # Offline first (the warm ~/.m2 case, no registry round trips), online when something is missing.
   if ! mvn -o -q "${mvn_args[@]}" >"$out/java-build.log" 2>&1; then
@@ -91,7 +91,7 @@ cmp -s "$here/node/agent.js" "$out/node/agent.js" || cp "$here/node/agent.js" "$
 if up_to_date "$out/node/node_modules" "$stamp"; then
   say "node agent up to date"
 else
-  say "node agent: npm ci with @grpc/grpc-js (npm registry downloads on a cold cache)"
+  say "node agent: npm ci with @grpc/grpc-js (what the npm cache lacks comes from the registry)"
   cp "$here/node/package.json" "$here/node/package-lock.json" "$out/node/"
   (cd "$out/node" && npm ci --no-audit --no-fund --omit=dev --ignore-scripts 2>&1 | sed 's/^/  npm: /')
   echo "$stamp" >"$out/node/node_modules.stamp"

@@ -43,6 +43,7 @@ class Policy:
     trust_pems: list = field(default_factory=list)  # PEM text of trust.caBundles
     include_system_cas: bool = True
     no_proxy: list = field(default_factory=list)    # spec.proxy.noProxy
+    targets: list = field(default_factory=list)     # spec.targets[].address
 
 
 @dataclass
@@ -183,23 +184,56 @@ def _contract_injection(policy, workdir):
 
 
 def _cli_injection(policy, agentproxy_bin, workdir):
-    """`agentproxy inject --policy FILE --pod FILE`: the operator's own mutation, printed as the
-    patched pod (the objects it references are the contract's: the Secret and CA copies)."""
-    stored = _contract_injection(policy, workdir)  # for the referenced objects' content
+    """`agentproxy inject`: the webhook's own mutation of the pod, with the CA ConfigMap's files
+    and the Secret copy's keys as the operator writes them (its interface: cli/inject_command.h).
+    """
     d = Path(tempfile.mkdtemp(prefix="inject-", dir=workdir))
-    spec = {"proxy": {"httpsProxy": policy.https_proxy, "noProxy": policy.no_proxy},
-            "trust": {"includeSystemCAs": policy.include_system_cas}}
+    spec = {"proxy": {"httpsProxy": policy.https_proxy},
+            "trust": {"includeSystemCAs": policy.include_system_cas, "caBundles": []},
+            "targets": [{"address": t} for t in policy.targets],
+            "selector": {"namespaceSelector": {"matchLabels": {"agentproxy.io/inject": "enabled"}}}}
+    if policy.no_proxy:
+        spec["proxy"]["noProxy"] = policy.no_proxy
+    args = [agentproxy_bin, "inject", "--policy", str(d / "policy.json"), "--pod",
+            str(d / "pod.json"), "--system-cas", str(SYSTEM_CA_FILE), "--ca-dir", str(d / "ca"),
+            "--output", "pod"]
+    for i, pem in enumerate(policy.trust_pems):
+        (d / f"trust{i}.pem").write_text(pem)
+        spec["trust"]["caBundles"].append(
+            {"configMapRef": {"namespace": "agentproxy-system", "name": f"trust{i}",
+                              "key": "ca.crt"}})
+        args += ["--trust-ca", str(d / f"trust{i}.pem")]
     if policy.credentials:
         spec["proxy"]["credentialsSecretRef"] = {"namespace": "agentproxy-system",
                                                  "name": "proxy-auth"}
+        user, password = policy.credentials
+        (d / "secret.json").write_text(json.dumps(
+            {"apiVersion": "v1", "kind": "Secret",
+             "metadata": {"namespace": "agentproxy-system", "name": "proxy-auth"},
+             "stringData": {"username": user, "password": password}}))
+        args += ["--credentials", str(d / "secret.json"), "--secret-dir", str(d / "secret")]
     doc = {"apiVersion": "agentproxy.io/v1alpha1", "kind": "ProxyPolicy",
            "metadata": {"name": policy.name}, "spec": spec}
     (d / "policy.json").write_text(json.dumps(doc))
     (d / "pod.json").write_text(json.dumps(agent_pod()))
-    out = subprocess.run([agentproxy_bin, "inject", "--policy", str(d / "policy.json"), "--pod",
-                          str(d / "pod.json")], capture_output=True, text=True, check=True)
+    out = subprocess.run(args, capture_output=True, text=True)
+    if out.returncode != 0:
+        raise RuntimeError(f"agentproxy inject for {policy.name}: exit {out.returncode}: "
+                           f"{out.stderr.strip()}")
+    pod = json.loads(out.stdout)
+    # The objects the pod refers to, by the names it gives them.
+    configmaps, secrets = {}, {}
+    for vol in pod["spec"].get("volumes", []):
+        if "configMap" in vol:
+            files = sorted((d / "ca").iterdir()) if (d / "ca").is_dir() else []
+            configmaps[vol["configMap"]["name"]] = {f.name: f.read_bytes() for f in files}
+    for e in pod["spec"]["containers"][0].get("env", []):
+        ref = e.get("valueFrom", {}).get("secretKeyRef")
+        if ref:
+            secrets.setdefault(ref["name"], {})[ref["key"]] = \
+                (d / "secret" / ref["key"]).read_bytes()
     shutil.rmtree(d)
-    return StoredPod(json.loads(out.stdout), stored.secrets, stored.configmaps)
+    return StoredPod(pod, secrets, configmaps)
 
 
 # --- the kubelet's part ----------------------------------------------------------------------

@@ -114,7 +114,7 @@ def port_of(url):
     return urllib.parse.urlsplit(url).port
 
 
-def proxy_modes(proxies, mgmt_ca_pem):
+def proxy_modes(proxies, mgmt_ca_pem, target):
     """The matrix's rows: every proxy of the lab as a ProxyPolicy would name it."""
     def pem(path):
         return Path(path).read_text()
@@ -122,7 +122,7 @@ def proxy_modes(proxies, mgmt_ca_pem):
 
     def policy(name, url, trust=(), credentials=None):
         return injection.Policy(name=name, https_proxy=url, credentials=credentials,
-                                trust_pems=[mgmt_ca_pem, *trust])
+                                trust_pems=[mgmt_ca_pem, *trust], targets=[target])
     plain = (proxies["LAB_SQUID_AUTH_USER"], proxies["LAB_SQUID_AUTH_PASSWORD"])
     reserved = (proxies["LAB_SQUID_AUTH_USER2"], proxies["LAB_SQUID_AUTH_PASSWORD2"])
     auth_port = port_of(proxies["LAB_SQUID_AUTH"])
@@ -170,6 +170,11 @@ def agent_argv(agent, agents_dir, target, server_name=None):
                 str(agents_dir / "java-agent.jar"), "--target", target, "--timeout-ms", t],
         "node": ["node", str(agents_dir / "node" / "agent.js"), "--target", target,
                  "--timeout-ms", t],
+        # The same agent with an Authenticator for https.proxyUser/https.proxyPassword.
+        "jvm-auth": ["java", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-cp",
+                     str(agents_dir / "java-agent.jar"),
+                     "io.agentproxy.agents.AuthenticatingHealthAgent", "--target", target,
+                     "--timeout-ms", t],
         # Node's own https module (not gRPC): `target` is a URL.
         "node-core": ["node", str(HERE / "node" / "core_https.js"), "--url", target,
                       "--timeout-ms", t],
@@ -197,15 +202,16 @@ def run_agent(topo, agent, agents_dir, target, env, server_name=None):
 
 
 # --- predictions from the probe ----------------------------------------------------------------
-def probe(topo, agentproxy_bin, mode, target, target_ca, trust_file):
+def probe(topo, agentproxy_bin, mode, target, target_ca, trust_file, no_proxy):
     """The probe's report through `mode`'s proxy from the agent namespace, with per-runtime
-    verdicts when the probe gives them."""
+    verdicts (for the NO_PROXY the agents got) when the probe gives them."""
     base = [agentproxy_bin, "probe", "--proxy", mode.probe_url, "--target", target,
-            "--target-ca", target_ca, "--trust-ca", str(trust_file), "--timeout", "5s",
+            "--target-ca", target_ca, "--trust-ca", str(trust_file), "--timeout", "10s",
             "--output", "json"]
-    with_runtimes = base + [a for r in RUNTIMES for a in ("--runtime", r)]
+    with_runtimes = base + [a for r in RUNTIMES for a in ("--runtime", r)] + \
+        ["--no-proxy", no_proxy]
     rc, out, err = topo.run(topo.agent, with_runtimes, BASE_ENV, timeout=60)
-    if rc == 64 and "--runtime" in err:
+    if rc == 64 and ("--runtime" in err or "--no-proxy" in err):
         rc, out, err = topo.run(topo.agent, base, BASE_ENV, timeout=60)
     try:
         return json.loads(out)
@@ -226,6 +232,12 @@ def predictions_from(report, mode_key):
         return out, "agentproxy probe --runtime"
     return ({r: field_notes_prediction(mode_key, r) for r in RUNTIMES},
             "FIELD-NOTES runtime table (the probe gives no per-runtime verdict yet)")
+
+
+def injection_source(agentproxy_bin):
+    """'cli' when this agentproxy has the inject command, else 'contract'."""
+    r = subprocess.run([agentproxy_bin, "inject", "--help"], capture_output=True, text=True)
+    return "cli" if r.returncode == 0 and "--policy" in r.stdout else "contract"
 
 
 # --- the page --------------------------------------------------------------------------------
@@ -288,7 +300,10 @@ def main():
         print("FAIL: not built: " + ", ".join(missing) + " (scripts/build.sh, tests/agents/build.sh)")
         print("0 passed, 1 failed")
         return 1
-    source = os.environ.get("AGENTS_INJECTION_SOURCE", "contract")
+    source = os.environ.get("AGENTS_INJECTION_SOURCE") or injection_source(agentproxy_bin)
+    print(f"injection source: {source}"
+          + ("" if source == "cli" else " (DESIGN.md by hand: this agentproxy has no 'inject')"),
+          flush=True)
 
     work = Path(tempfile.mkdtemp(prefix="agentproxy-agents-"))
     os.chmod(work, 0o755)
@@ -325,7 +340,7 @@ def main():
               f"the agent namespace must not reach {netlab.MGMT_ADDR} directly ({err_agent[-120:]})")
         check(rc_proxy == 0, f"the proxy namespace must reach the management plane ({err_proxy[-120:]})")
 
-        modes = proxy_modes(p, Path(target_ca).read_text())
+        modes = proxy_modes(p, Path(target_ca).read_text(), target)
         rows = []  # (mode key, title, {runtime: prediction}, {agent: Outcome}, source, facts)
         # Everything is queued at once (the probes, every agent of every mode, the controls and
         # the reads below): on 2 cores, one run's wait (a JVM starting, a call that hangs until
@@ -337,7 +352,7 @@ def main():
             start = injection.container_start(stored, work / "mounts" / mode.key, BASE_ENV)
             trust_file = start.mount_dir / injection.CA_BUNDLE_KEY
             report_f = pool.submit(probe, topo, agentproxy_bin, mode, target, target_ca,
-                                   trust_file)
+                                   trust_file, start.env.get("NO_PROXY", ""))
             outcomes_f = {a: pool.submit(run_agent, topo, a, agents_dir, target, start.env)
                           for a, _ in AGENTS}
             queued.append((mode, report_f, outcomes_f))
@@ -347,6 +362,7 @@ def main():
 
         # What each runtime reads, one setting at a time (through tinyproxy).
         tiny = next(m for m in modes if m.key == "tinyproxy")
+        by_key = {m.key: m for m in modes}
         mgmt_ca_dir = work / "mgmt-ca"
         mgmt_ca_dir.mkdir()
         (mgmt_ca_dir / "mgmt-ca.pem").write_text(Path(target_ca).read_text())
@@ -355,8 +371,10 @@ def main():
         read_rows = []  # (Read, {agent: Outcome})
         pending = []
         for i, r in enumerate(reads.reads(m["LAB_TARGET_PORT"])):
-            policy = injection.Policy(name=f"reads{i}", https_proxy=tiny.policy.https_proxy,
-                                      trust_pems=tiny.policy.trust_pems, no_proxy=r.no_proxy)
+            base = by_key[r.base].policy
+            policy = injection.Policy(name=f"reads{i}", https_proxy=base.https_proxy,
+                                      credentials=base.credentials, trust_pems=base.trust_pems,
+                                      no_proxy=r.no_proxy, targets=[target])
             stored = injection.injected_pod(policy, source, agentproxy_bin, work)
             env = injection.container_start(stored, work / "mounts" / f"reads{i}", BASE_ENV).env
             if r.edit:
@@ -395,7 +413,7 @@ def main():
                       f"{'works' if got.works else 'fails'}: {got.status} {got.detail[:200]}")
         # The page says what was measured: the matrix and the reads.
         agents = [a for a, _ in AGENTS]
-        read_agents = agents + ["node-core"]
+        read_agents = agents + ["jvm-auth", "node-core"]
         measured_matrix = {(key, a): "works" if outcomes[a].works else "fails"
                            for key, _, _, outcomes, _, _ in rows for a in agents}
         measured_reads = {(r.key, a): reads.classify(o, r.group)

@@ -37,6 +37,7 @@ class Read:
     edit: object = None             # fn(env, ctx) -> env, applied after the injection
     by_ip: bool = False             # target the management plane's IP (server name mgmt.test)
     agents: tuple = ("cpp", "python", "go", "jvm", "node")
+    base: str = "tinyproxy"         # the proxy mode whose policy is injected
 
 
 def _java_options(env, keep):
@@ -108,6 +109,16 @@ def _java_truststore_only(env, ctx):
     return out
 
 
+def _java_proxy_credentials(env, ctx):
+    """What the kubelet makes of -Dhttps.proxyUser=$(AGENTPROXY_PROXY_USER)
+    -Dhttps.proxyPassword=$(AGENTPROXY_PROXY_PASSWORD) in JAVA_TOOL_OPTIONS."""
+    out = dict(env)
+    out["JAVA_TOOL_OPTIONS"] = (env.get("JAVA_TOOL_OPTIONS", "") +
+                                f" -Dhttps.proxyUser={env['AGENTPROXY_PROXY_USER']}"
+                                f" -Dhttps.proxyPassword={env['AGENTPROXY_PROXY_PASSWORD']}")
+    return out
+
+
 def _grpc_roots_replace_node_extra(env, ctx):
     out = _without_ca(env)
     out["GRPC_DEFAULT_SSL_ROOTS_FILE_PATH"] = str(injection.SYSTEM_CA_FILE)
@@ -130,6 +141,12 @@ def reads(mgmt_port):
         Read("proxy", "-Dhttp.proxyHost/Port only",
              edit=_java_proxy_only(["-Dhttp.proxyHost={host}", "-Dhttp.proxyPort={port}"])),
         Read("proxy", "GRPC_PROXY_EXP only", edit=_grpc_proxy_exp),
+        # Squid with Basic auth: the JVM gets no credentials from the injection; a Java agent
+        # that installs an Authenticator (jvm-auth) can be given them as properties.
+        Read("proxy", "Squid Basic auth, the injection", base="squid-auth",
+             agents=("jvm", "jvm-auth")),
+        Read("proxy", "Squid Basic auth, + -Dhttps.proxyUser/Password", base="squid-auth",
+             edit=_java_proxy_credentials, agents=("jvm", "jvm-auth")),
         # --- NO_PROXY: through the injection -------------------------------------------------
         Read("no_proxy", "mgmt.test", no_proxy=["mgmt.test"]),
         Read("no_proxy", ".test", no_proxy=[".test"]),

@@ -80,11 +80,12 @@ public final class HealthAgent {
     Runtime.getRuntime().halt(ok ? 0 : 1);
   }
 
-  // The status description and its causes, which carry the proxy's and TLS's words.
+  // The status description's first line (the rest is Netty's pipeline) and its causes, which
+  // carry the proxy's and TLS's words.
   private static String describe(StatusRuntimeException e) {
     StringBuilder out = new StringBuilder();
     String description = e.getStatus().getDescription();
-    if (description != null) out.append(description);
+    if (description != null) out.append(description.lines().findFirst().orElse(""));
     for (Throwable t = e.getCause(); t != null; t = t.getCause()) {
       if (out.length() > 0) out.append(": ");
       out.append(t.getClass().getSimpleName()).append(": ").append(t.getMessage());
