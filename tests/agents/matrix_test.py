@@ -126,32 +126,34 @@ def proxy_modes(proxies, mgmt_ca_pem, target):
     plain = (proxies["LAB_SQUID_AUTH_USER"], proxies["LAB_SQUID_AUTH_PASSWORD"])
     reserved = (proxies["LAB_SQUID_AUTH_USER2"], proxies["LAB_SQUID_AUTH_PASSWORD2"])
     auth_port = port_of(proxies["LAB_SQUID_AUTH"])
+    def url(key, scheme="http"):
+        return f"{scheme}://{host}:{port_of(proxies[key])}"
+
     rows = [
-        ("tinyproxy", "tinyproxy 1.11, CONNECT", f"http://{host}:{port_of(proxies['LAB_TINYPROXY'])}", (), None),
-        ("squid", "Squid 5.7, CONNECT", f"http://{host}:{port_of(proxies['LAB_SQUID'])}", (), None),
+        ("tinyproxy", "tinyproxy 1.11, CONNECT", url("LAB_TINYPROXY"), (), None),
+        ("squid", "Squid 5.7, CONNECT", url("LAB_SQUID"), (), None),
         ("squid-auth", "Squid 5.7, Basic auth", f"http://{host}:{auth_port}", (), plain),
         ("squid-auth-reserved", "Squid 5.7, Basic auth, password with @ : /",
          f"http://{host}:{auth_port}", (), reserved),
-        ("squid-bump", "Squid 5.7 SSL bump, CA trusted",
-         f"http://{host}:{port_of(proxies['LAB_SQUID_BUMP'])}", (pem(proxies["LAB_SQUID_BUMP_CA"]),), None),
-        ("squid-splice", "Squid 5.7 bump + splice mgmt.test",
-         f"http://{host}:{port_of(proxies['LAB_SQUID_SPLICE'])}", (pem(proxies["LAB_SQUID_SPLICE_CA"]),), None),
-        ("mitm-trusted", "mitmproxy (h2), CA trusted",
-         f"http://{host}:{port_of(proxies['LAB_INTERCEPTOR'])}", (pem(proxies["LAB_INTERCEPTOR_CA"]),), None),
-        ("mitm-untrusted", "mitmproxy (h2), CA not trusted",
-         f"http://{host}:{port_of(proxies['LAB_INTERCEPTOR'])}", (), None),
+        ("squid-bump", "Squid 5.7 SSL bump, CA trusted", url("LAB_SQUID_BUMP"),
+         (pem(proxies["LAB_SQUID_BUMP_CA"]),), None),
+        ("squid-splice", "Squid 5.7 bump + splice mgmt.test", url("LAB_SQUID_SPLICE"),
+         (pem(proxies["LAB_SQUID_SPLICE_CA"]),), None),
+        ("mitm-trusted", "mitmproxy (h2), CA trusted", url("LAB_INTERCEPTOR"),
+         (pem(proxies["LAB_INTERCEPTOR_CA"]),), None),
+        ("mitm-untrusted", "mitmproxy (h2), CA not trusted", url("LAB_INTERCEPTOR"), (), None),
         # The https_port certificate is issued by the lab's target CA, which every policy trusts.
-        ("https-proxy", "Squid 5.7 https_port (https:// URL)",
-         f"https://{host}:{port_of(proxies['LAB_SQUID_HTTPS'])}", (), None),
+        ("https-proxy", "Squid 5.7 https_port (https:// URL)", url("LAB_SQUID_HTTPS", "https"),
+         (), None),
     ]
     modes = []
-    for key, title, url, trust, creds in rows:
-        probe_url = url
+    for key, title, proxy_url, trust, creds in rows:
+        probe_url = proxy_url
         if creds:
-            scheme, rest = url.split("://", 1)
+            scheme, rest = proxy_url.split("://", 1)
             quoted = ":".join(urllib.parse.quote(c, safe="") for c in creds)
             probe_url = f"{scheme}://{quoted}@{rest}"
-        modes.append(ProxyMode(key, title, policy(key, url, trust, creds), probe_url))
+        modes.append(ProxyMode(key, title, policy(key, proxy_url, trust, creds), probe_url))
     return modes
 
 
@@ -297,7 +299,8 @@ def main():
               Path(os.environ.get("CPP_AGENT_BIN", agents_dir / "cpp-agent"))]
     missing = [str(p) for p in needed if not p.exists()]
     if missing:
-        print("FAIL: not built: " + ", ".join(missing) + " (scripts/build.sh, tests/agents/build.sh)")
+        print("FAIL: not built: " + ", ".join(missing) +
+              " (scripts/build.sh, tests/agents/build.sh)")
         print("0 passed, 1 failed")
         return 1
     source = os.environ.get("AGENTS_INJECTION_SOURCE") or injection_source(agentproxy_bin)
@@ -337,8 +340,10 @@ def main():
         rc_agent, _, err_agent = topo.run(topo.agent, probe_tcp, BASE_ENV, 10)
         rc_proxy, _, err_proxy = topo.run(topo.proxy, probe_tcp, BASE_ENV, 10)
         check(rc_agent != 0 and "unreachable" in err_agent,
-              f"the agent namespace must not reach {netlab.MGMT_ADDR} directly ({err_agent[-120:]})")
-        check(rc_proxy == 0, f"the proxy namespace must reach the management plane ({err_proxy[-120:]})")
+              f"the agent namespace must not reach {netlab.MGMT_ADDR} directly "
+              f"({err_agent[-120:]})")
+        check(rc_proxy == 0,
+              f"the proxy namespace must reach the management plane ({err_proxy[-120:]})")
 
         modes = proxy_modes(p, Path(target_ca).read_text(), target)
         rows = []  # (mode key, title, {runtime: prediction}, {agent: Outcome}, source, facts)
@@ -434,7 +439,8 @@ def main():
             print(f"\n{key}: {title}; probe: {facts}; predicted by {psource}")
             for agent, _ in AGENTS:
                 o = outcomes[agent]
-                print(f"  {agent:7s} {'works' if o.works else 'fails'}  {o.status}: {o.detail[:240]}")
+                word = "works" if o.works else "fails"
+                print(f"  {agent:7s} {word}  {o.status}: {o.detail[:240]}")
         print("\nwhat each runtime reads (through tinyproxy; one setting at a time)")
         for r, outcomes in read_rows:
             print(f"  [{r.group}] {r.key}")
@@ -477,7 +483,8 @@ def print_matrix(rows):
         cells.append(f"{'works' if d else 'fails'}/not run")
         lines.append(cells)
     widths = [max(len(str(r[i])) for r in [head] + lines) for i in range(len(head))]
-    print("\nruntime matrix (predicted/measured; .NET does not run on this machine: predicted only)")
+    print("\nruntime matrix (predicted/measured; .NET does not run on this machine: "
+          "predicted only)")
     for r in [head] + lines:
         print("  " + "  ".join(str(c).ljust(w) for c, w in zip(r, widths)))
 
