@@ -19,6 +19,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+import threading
 import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -104,34 +105,55 @@ def ca_bundle_pem(policy):
 
 
 _truststore_cache = {}
+_truststore_lock = threading.Lock()
+# Password-less PKCS12: no MAC, certificates in the clear, so the JVM loads it without
+# javax.net.ssl.trustStorePassword.
+_KEYTOOL = ["keytool", "-J-Dkeystore.pkcs12.certProtectionAlgorithm=NONE",
+            "-J-Dkeystore.pkcs12.macAlgorithm=NONE"]
+
+
+def _keytool(*args):
+    subprocess.run([*_KEYTOOL, *args], check=True, capture_output=True)
+
+
+def _cached(key, make):
+    """make() once per key, even when threads ask at the same time."""
+    with _truststore_lock:
+        entry = _truststore_cache.setdefault(key, {"lock": threading.Lock(), "value": None})
+    with entry["lock"]:
+        if entry["value"] is None:
+            entry["value"] = make()
+        return entry["value"]
 
 
 def pkcs12_truststore(policy, workdir):
     """A PKCS12 truststore of the same merged bundle, without a password: the system's Java CAs
     (when system CAs are included) plus the policy's, each a trusted certificate entry, as
-    keytool writes them (with the JDK's trusted-key-usage attribute)."""
-    key = (policy.include_system_cas, tuple(policy.trust_pems))
-    if key in _truststore_cache:
-        return _truststore_cache[key]
-    d = Path(tempfile.mkdtemp(prefix="truststore-", dir=workdir))
-    store = d / "ca-bundle.p12"
-    # Password-less: no MAC, certificates in the clear, so the JVM loads it without
-    # javax.net.ssl.trustStorePassword.
-    props = ["-J-Dkeystore.pkcs12.certProtectionAlgorithm=NONE",
-             "-J-Dkeystore.pkcs12.macAlgorithm=NONE"]
-    if policy.include_system_cas:
-        subprocess.run(["keytool", *props, "-importkeystore", "-noprompt", "-srckeystore",
-                        str(SYSTEM_JAVA_CACERTS), "-srcstorepass", "changeit", "-destkeystore",
-                        str(store), "-deststoretype", "PKCS12", "-deststorepass", "changeit"],
-                       check=True, capture_output=True)
-    for i, pem in enumerate(policy.trust_pems):
-        (d / f"ca{i}.pem").write_text(pem)
-        subprocess.run(["keytool", *props, "-importcert", "-noprompt", "-alias", f"policy-ca-{i}",
-                        "-file", str(d / f"ca{i}.pem"), "-keystore", str(store), "-storetype",
-                        "PKCS12", "-storepass", "changeit"], check=True, capture_output=True)
-    _truststore_cache[key] = store.read_bytes()
-    shutil.rmtree(d)
-    return _truststore_cache[key]
+    keytool writes them (with the JDK's trusted-key-usage attribute). Thread-safe; cached."""
+    def system_store():
+        d = Path(tempfile.mkdtemp(prefix="truststore-", dir=workdir))
+        _keytool("-importkeystore", "-noprompt", "-srckeystore", str(SYSTEM_JAVA_CACERTS),
+                 "-srcstorepass", "changeit", "-destkeystore", str(d / "system.p12"),
+                 "-deststoretype", "PKCS12", "-deststorepass", "changeit")
+        data = (d / "system.p12").read_bytes()
+        shutil.rmtree(d)
+        return data
+
+    def store():
+        d = Path(tempfile.mkdtemp(prefix="truststore-", dir=workdir))
+        path = d / "ca-bundle.p12"
+        if policy.include_system_cas:
+            path.write_bytes(_cached(("system",), system_store))
+        for i, pem in enumerate(policy.trust_pems):
+            (d / f"ca{i}.pem").write_text(pem)
+            _keytool("-importcert", "-noprompt", "-alias", f"policy-ca-{i}", "-file",
+                     str(d / f"ca{i}.pem"), "-keystore", str(path), "-storetype", "PKCS12",
+                     "-storepass", "changeit")
+        data = path.read_bytes()
+        shutil.rmtree(d)
+        return data
+
+    return _cached((policy.include_system_cas, tuple(policy.trust_pems)), store)
 
 
 def _contract_injection(policy, workdir):

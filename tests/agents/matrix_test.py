@@ -352,8 +352,11 @@ def main():
         # its deadline) is another's turn.
         pool = ThreadPoolExecutor(max_workers=4)
         queued = []
+        # The injections themselves (keytool, or agentproxy inject) run side by side too.
+        stored_f = {m.key: pool.submit(injection.injected_pod, m.policy, source, agentproxy_bin,
+                                       work) for m in modes}
         for mode in modes:
-            stored = injection.injected_pod(mode.policy, source, agentproxy_bin, work)
+            stored = stored_f[mode.key].result()
             start = injection.container_start(stored, work / "mounts" / mode.key, BASE_ENV)
             trust_file = start.mount_dir / injection.CA_BUNDLE_KEY
             report_f = pool.submit(probe, topo, agentproxy_bin, mode, target, target_ca,
