@@ -83,8 +83,24 @@ def _host_port(url):
     return parsed.scheme, parsed.hostname, port
 
 
+def normalize_no_proxy_entry(raw):
+    """An entry in the form every runtime reads (DESIGN.md: without spaces): trimmed, lower
+    case, '*.x' as '.x', '[ip]' as 'ip'."""
+    e = raw.strip().lower()
+    if e.startswith("[") and e.endswith("]"):
+        e = e[1:-1]
+    if e.startswith("*."):
+        e = e[1:]
+    return e
+
+
 def _no_proxy_entries(policy):
-    return CLUSTER_NO_PROXY + [e for e in policy.no_proxy if e not in CLUSTER_NO_PROXY]
+    out = []
+    for e in CLUSTER_NO_PROXY + list(policy.no_proxy):
+        e = normalize_no_proxy_entry(e)
+        if e and e not in out:
+            out.append(e)
+    return out
 
 
 def java_non_proxy_hosts(entries):

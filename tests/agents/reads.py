@@ -2,9 +2,9 @@
 tinyproxy, with every agent.
 
 - Proxy variables: the injection's proxy settings taken out, one variable put back.
-- NO_PROXY forms: a policy whose noProxy holds one form (through the injection, so the JVM gets
-  the injection's http.nonProxyHosts for it), or, for forms the injection never writes (a space,
-  an empty entry, upper case only), the variables set by hand.
+- NO_PROXY forms as each runtime reads them: NO_PROXY, no_proxy and no_grpc_proxy set by hand
+  to one form (the JVM: http.nonProxyHosts to it); then a few policy noProxy entries through the
+  injection, as the operator writes them.
 - CA variables: the injection's CA settings taken out, one put back, naming a file that holds
   the management plane's CA alone.
 
@@ -79,6 +79,20 @@ def _grpc_proxy_exp(env, ctx):
     return out
 
 
+def _no_proxy_raw(value, java):
+    """NO_PROXY, no_proxy and no_grpc_proxy set to `value`, and the JVM's http.nonProxyHosts to
+    `java` (None: the JVM is not asked)."""
+    def edit(env, ctx):
+        out = {k: v for k, v in env.items() if k not in NO_PROXY_VARS}
+        out.update({k: value for k in NO_PROXY_VARS})
+        out = _java_options(out, lambda o: not o.startswith("-Dhttp.nonProxyHosts="))
+        if java is not None:
+            out["JAVA_TOOL_OPTIONS"] = (out.get("JAVA_TOOL_OPTIONS", "") +
+                                        f" -Dhttp.nonProxyHosts={java}").strip()
+        return out
+    return edit
+
+
 def _no_proxy_by_hand(values):
     def edit(env, ctx):
         out = {k: v for k, v in env.items() if k not in NO_PROXY_VARS}
@@ -147,26 +161,24 @@ def reads(mgmt_port):
              agents=("jvm", "jvm-auth")),
         Read("proxy", "Squid Basic auth, + -Dhttps.proxyUser/Password", base="squid-auth",
              edit=_java_proxy_credentials, agents=("jvm", "jvm-auth")),
-        # --- NO_PROXY: through the injection -------------------------------------------------
-        Read("no_proxy", "mgmt.test", no_proxy=["mgmt.test"]),
-        Read("no_proxy", ".test", no_proxy=[".test"]),
-        Read("no_proxy", "test", no_proxy=["test"]),
-        Read("no_proxy", "*.test", no_proxy=["*.test"]),
-        Read("no_proxy", "*", no_proxy=["*"]),
-        Read("no_proxy", "mgmt.test:PORT", no_proxy=[host_port]),
-        Read("no_proxy", "198.18.20.2 (IP target)", no_proxy=[netlab.MGMT_ADDR], by_ip=True),
-        Read("no_proxy", "198.18.20.0/24 (IP target)", no_proxy=["198.18.20.0/24"], by_ip=True),
-        Read("no_proxy", "198.18.20.0/24 (name target)", no_proxy=["198.18.20.0/24"]),
-        # --- NO_PROXY: set by hand (forms the injection never writes) -------------------------
-        Read("no_proxy", "'localhost, mgmt.test' (space)",
-             edit=_no_proxy_by_hand({v: "localhost, mgmt.test" for v in NO_PROXY_VARS}),
-             agents=("cpp", "python", "go", "node")),
-        Read("no_proxy", "'localhost,' (empty entry)",
-             edit=_no_proxy_by_hand({v: "localhost," for v in NO_PROXY_VARS}),
-             agents=("cpp", "python", "go", "node")),
-        Read("no_proxy", "MGMT.TEST (upper case)",
-             edit=_no_proxy_by_hand({v: "MGMT.TEST" for v in NO_PROXY_VARS}),
-             agents=("cpp", "python", "go", "node")),
+        # --- NO_PROXY as each runtime reads it: set by hand (the JVM: http.nonProxyHosts) ----
+        *[Read("no_proxy", form, edit=_no_proxy_raw(value, java), by_ip=by_ip,
+               agents=("cpp", "python", "go", "jvm", "node") if java else
+               ("cpp", "python", "go", "node"))
+          for form, value, java, by_ip in (
+              ("mgmt.test", "mgmt.test", "mgmt.test", False),
+              (".test", ".test", ".test", False),
+              ("test", "test", "test", False),
+              ("*.test", "*.test", "*.test", False),
+              ("*", "*", "*", False),
+              ("mgmt.test:PORT", host_port, host_port, False),
+              ("MGMT.TEST (upper case)", "MGMT.TEST", "MGMT.TEST", False),
+              ("198.18.20.2 (IP target)", netlab.MGMT_ADDR, netlab.MGMT_ADDR, True),
+              ("198.18.20.0/24 (IP target)", "198.18.20.0/24", "198.18.20.0/24", True),
+              ("198.18.20.0/24 (name target)", "198.18.20.0/24", "198.18.20.0/24", False),
+              # JAVA_TOOL_OPTIONS splits at spaces: the JVM cannot be given this one.
+              ("'localhost, mgmt.test' (space)", "localhost, mgmt.test", None, False),
+              ("'localhost,' (empty entry)", "localhost,", None, False))],
         Read("no_proxy", "NO_PROXY=mgmt.test only (upper-case name)",
              edit=_no_proxy_by_hand({"NO_PROXY": "mgmt.test"}),
              agents=("cpp", "python", "go", "node")),
@@ -174,6 +186,12 @@ def reads(mgmt_port):
              edit=_no_proxy_by_hand({"NO_PROXY": "mgmt.test", "no_proxy": "mgmt.test",
                                      "no_grpc_proxy": "other.test"}),
              agents=("cpp", "python", "go", "node")),
+        # --- NO_PROXY through the injection: a policy's noProxy as the operator writes it -------
+        Read("no_proxy", "policy noProxy *.test", no_proxy=["*.test"]),
+        Read("no_proxy", "policy noProxy .test", no_proxy=[".test"]),
+        Read("no_proxy", "policy noProxy MGMT.TEST", no_proxy=["MGMT.TEST"]),
+        Read("no_proxy", "policy noProxy 198.18.20.0/24 (IP target)", no_proxy=["198.18.20.0/24"],
+             by_ip=True),
         # --- CA variables ----------------------------------------------------------------------
         Read("ca", "SSL_CERT_FILE only", edit=_only_ca("SSL_CERT_FILE")),
         Read("ca", "SSL_CERT_DIR only", edit=_only_ca("SSL_CERT_DIR", "mgmt_ca_dir")),
