@@ -15,6 +15,10 @@ out=${1:-$here/../../build/agents}
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
 
+# Go, Maven and npm keep their caches under HOME; a CI shell may come without it.
+: "${HOME:=$(getent passwd "$(id -u)" | cut -d: -f6)}"
+export HOME
+
 say() { echo "agents: $*"; }
 now() { date +%s.%N; }
 elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1fs", b - a }'; }
