@@ -374,8 +374,14 @@ def main():
         mgmt_ca_dir = work / "mgmt-ca"
         mgmt_ca_dir.mkdir()
         (mgmt_ca_dir / "mgmt-ca.pem").write_text(Path(target_ca).read_text())
+        # The PKCS12 OpenSSL 3.0 writes for a certificate alone (no JDK trust attribute).
+        openssl_p12 = work / "openssl-truststore.p12"
+        subprocess.run(["openssl", "pkcs12", "-export", "-nokeys", "-in",
+                        str(mgmt_ca_dir / "mgmt-ca.pem"), "-out", str(openssl_p12), "-passout",
+                        "pass:", "-certpbe", "NONE", "-nomac"], check=True, capture_output=True)
         ctx = {"proxy_url": tiny.policy.https_proxy, "proxy_port": port_of(tiny.policy.https_proxy),
-               "mgmt_ca_file": str(mgmt_ca_dir / "mgmt-ca.pem"), "mgmt_ca_dir": str(mgmt_ca_dir)}
+               "mgmt_ca_file": str(mgmt_ca_dir / "mgmt-ca.pem"), "mgmt_ca_dir": str(mgmt_ca_dir),
+               "openssl_p12": str(openssl_p12)}
         read_rows = []  # (Read, {agent: Outcome})
         pending = []
         for i, r in enumerate(reads.reads(m["LAB_TARGET_PORT"])):

@@ -133,6 +133,16 @@ def _java_proxy_credentials(env, ctx):
     return out
 
 
+def _java_truststore_without_attribute(env, ctx):
+    """The truststore OpenSSL 3.0 writes for certificates alone (pkcs12 -export -nokeys): no
+    trusted-key-usage attribute on its entry."""
+    out = _without_ca(env)
+    out["JAVA_TOOL_OPTIONS"] = (out.get("JAVA_TOOL_OPTIONS", "") +
+                                f" -Djavax.net.ssl.trustStore={ctx['openssl_p12']}"
+                                " -Djavax.net.ssl.trustStoreType=PKCS12").strip()
+    return out
+
+
 def _grpc_roots_replace_node_extra(env, ctx):
     out = _without_ca(env)
     out["GRPC_DEFAULT_SSL_ROOTS_FILE_PATH"] = str(injection.SYSTEM_CA_FILE)
@@ -199,6 +209,8 @@ def reads(mgmt_port):
              edit=_only_ca("GRPC_DEFAULT_SSL_ROOTS_FILE_PATH")),
         Read("ca", "NODE_EXTRA_CA_CERTS only", edit=_only_ca("NODE_EXTRA_CA_CERTS")),
         Read("ca", "-Djavax.net.ssl.trustStore only", edit=_java_truststore_only),
+        Read("ca", "-Djavax.net.ssl.trustStore, PKCS12 by openssl pkcs12 -nokeys",
+             edit=_java_truststore_without_attribute, agents=("jvm",)),
         Read("ca", "GRPC_DEFAULT_SSL_ROOTS_FILE_PATH=system + NODE_EXTRA_CA_CERTS=mgmt CA",
              edit=_grpc_roots_replace_node_extra),
         Read("ca", "none", edit=lambda env, ctx: _without_ca(env)),
