@@ -8,6 +8,9 @@ tinyproxy, with every agent.
 - CA variables: the injection's CA settings taken out, one put back, naming a file that holds
   the management plane's CA alone.
 
+The JVM, which reads no environment variable, is asked where that is worth showing
+(HTTPS_PROXY, https_proxy, GRPC_PROXY_EXP, SSL_CERT_FILE), not in every such row.
+
 An outcome is "proxy" (the health check, or for `node-core` an HTTPS GET with Node's own https
 module, went through the proxy: the only way to the management
 plane), "direct" (the client went straight for the management plane's address and the network
@@ -156,10 +159,10 @@ def reads(mgmt_port):
         # --- proxy variables ---------------------------------------------------------------
         Read("proxy", "HTTPS_PROXY only", edit=_only_proxy_var("HTTPS_PROXY")),
         Read("proxy", "https_proxy only", edit=_only_proxy_var("https_proxy")),
-        Read("proxy", "HTTP_PROXY only", edit=_only_proxy_var("HTTP_PROXY")),
-        Read("proxy", "http_proxy only", edit=_only_proxy_var("http_proxy")),
-        Read("proxy", "GRPC_PROXY only", edit=_only_proxy_var("GRPC_PROXY")),
-        Read("proxy", "grpc_proxy only", edit=_only_proxy_var("grpc_proxy")),
+        Read("proxy", "HTTP_PROXY only", edit=_only_proxy_var("HTTP_PROXY"), agents=("cpp", "python", "go", "node")),
+        Read("proxy", "http_proxy only", edit=_only_proxy_var("http_proxy"), agents=("cpp", "python", "go", "node")),
+        Read("proxy", "GRPC_PROXY only", edit=_only_proxy_var("GRPC_PROXY"), agents=("cpp", "python", "go", "node")),
+        Read("proxy", "grpc_proxy only", edit=_only_proxy_var("grpc_proxy"), agents=("cpp", "python", "go", "node")),
         Read("proxy", "-Dhttps.proxyHost/Port only",
              edit=_java_proxy_only(["-Dhttps.proxyHost={host}", "-Dhttps.proxyPort={port}"])),
         Read("proxy", "-Dhttp.proxyHost/Port only",
@@ -204,15 +207,16 @@ def reads(mgmt_port):
              by_ip=True),
         # --- CA variables ----------------------------------------------------------------------
         Read("ca", "SSL_CERT_FILE only", edit=_only_ca("SSL_CERT_FILE")),
-        Read("ca", "SSL_CERT_DIR only", edit=_only_ca("SSL_CERT_DIR", "mgmt_ca_dir")),
+        Read("ca", "SSL_CERT_DIR only", edit=_only_ca("SSL_CERT_DIR", "mgmt_ca_dir"), agents=("cpp", "python", "go", "node")),
         Read("ca", "GRPC_DEFAULT_SSL_ROOTS_FILE_PATH only",
-             edit=_only_ca("GRPC_DEFAULT_SSL_ROOTS_FILE_PATH")),
-        Read("ca", "NODE_EXTRA_CA_CERTS only", edit=_only_ca("NODE_EXTRA_CA_CERTS")),
+             edit=_only_ca("GRPC_DEFAULT_SSL_ROOTS_FILE_PATH"), agents=("cpp", "python", "go",
+                                                                       "node")),
+        Read("ca", "NODE_EXTRA_CA_CERTS only", edit=_only_ca("NODE_EXTRA_CA_CERTS"), agents=("cpp", "python", "go", "node")),
         Read("ca", "-Djavax.net.ssl.trustStore only", edit=_java_truststore_only),
         Read("ca", "-Djavax.net.ssl.trustStore, PKCS12 by openssl pkcs12 -nokeys",
              edit=_java_truststore_without_attribute, agents=("jvm",)),
         Read("ca", "GRPC_DEFAULT_SSL_ROOTS_FILE_PATH=system + NODE_EXTRA_CA_CERTS=mgmt CA",
-             edit=_grpc_roots_replace_node_extra),
+             edit=_grpc_roots_replace_node_extra, agents=("node",)),
         Read("ca", "none", edit=lambda env, ctx: _without_ca(env)),
         # --- Node's own https module (not gRPC) -------------------------------------------------
         Read("node", "Node https module, with the injection (NODE_USE_ENV_PROXY=1)",
