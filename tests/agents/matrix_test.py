@@ -352,6 +352,7 @@ def main():
         # its deadline) is another's turn.
         pool = ThreadPoolExecutor(max_workers=4)
         queued = []
+        envs = {"none": BASE_ENV}  # each mode's env, for a second attempt
         # The injections themselves (keytool, or agentproxy inject) run side by side too.
         stored_f = {m.key: pool.submit(injection.injected_pod, m.policy, source, agentproxy_bin,
                                        work) for m in modes}
@@ -364,6 +365,7 @@ def main():
             outcomes_f = {a: pool.submit(run_agent, topo, a, agents_dir, target, start.env)
                           for a, _ in AGENTS}
             queued.append((mode, report_f, outcomes_f))
+            envs[mode.key] = start.env
         # Negative controls: the same agents with the image's env alone.
         none_outcomes = {a: pool.submit(run_agent, topo, a, agents_dir, target, BASE_ENV)
                          for a, _ in AGENTS}
@@ -383,6 +385,7 @@ def main():
                "mgmt_ca_file": str(mgmt_ca_dir / "mgmt-ca.pem"), "mgmt_ca_dir": str(mgmt_ca_dir),
                "openssl_p12": str(openssl_p12)}
         read_rows = []  # (Read, {agent: Outcome})
+        read_runs = {}  # Read.key -> (env, target, url, server name), for a second attempt
         pending = []
         for i, r in enumerate(reads.reads(m["LAB_TARGET_PORT"])):
             base = by_key[r.base].policy
@@ -400,6 +403,7 @@ def main():
             pending.append((r, {a: pool.submit(run_agent, topo, a, agents_dir,
                                                url if a == "node-core" else t, env, name)
                                 for a in r.agents}))
+            read_runs[r.key] = (env, t, url, name)
         for mode, report_f, outcomes_f in queued:
             report = report_f.result()
             predicted, psource = predictions_from(report, mode.key)
@@ -415,6 +419,31 @@ def main():
         for r, futures in pending:
             read_rows.append((r, {a: f.result() for a, f in futures.items()}))
         pool.shutdown()
+
+        # A cell that disagrees is tried once more, alone: a real agent reconnects, and an
+        # interceptor on a loaded machine now and then drops one connection (seen: mitmproxy,
+        # "Socket closed", once in about ten runs). Both attempts are printed.
+        def second_attempt(first, *run):
+            again = run_agent(topo, *run)
+            print(f"second attempt {run[0]}: {'works' if again.works else 'fails'} "
+                  f"(first: {first.status}: {first.detail[:160]})", flush=True)
+            return Outcome(again.works, again.status,
+                           f"{again.detail} [second attempt; first: {first.status}: "
+                           f"{first.detail[:120]}]")
+
+        for key, title, predicted, outcomes, _, _ in rows:
+            for agent, runtime in AGENTS:
+                if outcomes[agent].works != predicted[runtime][0]:
+                    outcomes[agent] = second_attempt(outcomes[agent], agent, agents_dir, target,
+                                                     envs[key])
+        doc_reads = documented("reads")
+        for r, outcomes in read_rows:
+            env, t, url, name = read_runs[r.key]
+            for a, o in outcomes.items():
+                documented_word = doc_reads.get((r.key, a))
+                if documented_word not in (None, reads.classify(o, r.group)):
+                    outcomes[a] = second_attempt(o, a, agents_dir,
+                                                 url if a == "node-core" else t, env, name)
 
         # Every cell: measured == predicted.
         for key, title, predicted, outcomes, _, _ in rows:
