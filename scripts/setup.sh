@@ -11,6 +11,9 @@ build_packages=(
 )
 # The proxy lab the tests, the demo and the benchmarks run on 127.0.0.1.
 lab_packages=(squid-openssl tinyproxy nginx mitmproxy openssl curl python3)
+# The agents' runtime matrix (tests/agents): network namespaces, the Python agent's grpcio (C-core)
+# and Maven for the Java agent (Go, the JDK and Node come with this machine kind).
+lab_packages+=(iproute2 python3-grpcio maven)
 
 packages=("${build_packages[@]}")
 [[ ${1:-} == --build-only ]] || packages+=("${lab_packages[@]}")
