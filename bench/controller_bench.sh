@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Controller benchmark: N policies (default 1000) created at once against the test API server.
+# Controller benchmark: N policies (default 1000) created at once on a real control plane.
 # Arguments: [N] [--runs K] [--mode both|running|cold] [--trusted] (see controller_bench.py).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)

@@ -16,8 +16,18 @@ k8s_version="$(awk '$1 == "k8s.io/kubernetes" && $2 ~ /^v/ {print $2; exit}' "$c
 
 command -v go >/dev/null || { echo "controlplane: go is not installed (Go 1.26 is needed)" >&2; exit 1; }
 go_version="$(GOTOOLCHAIN=local go env GOVERSION)"
+
+minor="${k8s_version#v1.}"; minor="${minor%%.*}"
+version_pkgs=(k8s.io/component-base/version k8s.io/client-go/pkg/version)
+ldflags=""
+for p in "${version_pkgs[@]}"; do
+  ldflags+=" -X $p.gitVersion=$k8s_version -X $p.gitMajor=1 -X $p.gitMinor=$minor"
+  ldflags+=" -X $p.gitTreeState=clean -X $p.buildDate=1970-01-01T00:00:00Z"
+done
+build_flags="-trimpath -ldflags=-s -w"
+# The key: what pins the binaries (modules, Go, the flags), not this script's other lines.
 key="$(cat "$cp"/kubernetes/go.mod "$cp"/kubernetes/go.sum "$cp"/etcd/go.mod "$cp"/etcd/go.sum \
-          "$0" <(echo "$go_version") | sha256sum | cut -c1-16)"
+          <(echo "$go_version $build_flags $ldflags") | sha256sum | cut -c1-16)"
 cache="${AGENTPROXY_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/agentproxy}/controlplane/$k8s_version-$key"
 bins=(kube-apiserver kube-controller-manager kubectl etcd)
 
@@ -56,18 +66,12 @@ build() {  # build NAME MODULE_DIR LDFLAGS PACKAGE...
   echo "controlplane: $name built in $((SECONDS - start)) s" >&2
 }
 
-minor="${k8s_version#v1.}"; minor="${minor%%.*}"
-version_pkgs=(k8s.io/component-base/version k8s.io/client-go/pkg/version)
-ldflags=""
-for p in "${version_pkgs[@]}"; do
-  ldflags+=" -X $p.gitVersion=$k8s_version -X $p.gitMajor=1 -X $p.gitMinor=$minor"
-  ldflags+=" -X $p.gitTreeState=clean -X $p.buildDate=1970-01-01T00:00:00Z"
-done
 build kubernetes "$cp/kubernetes" "$ldflags" \
   k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
   k8s.io/kubernetes/cmd/kubectl
 build etcd "$cp/etcd" "" go.etcd.io/etcd/server/v3
-mv "$staging/v3" "$staging/etcd"
+# go names a main package of module path .../server/v3 "server".
+mv "$staging/server" "$staging/etcd"
 
 mkdir -p "$cache/bin"
 for b in "${bins[@]}"; do mv "$staging/$b" "$cache/bin/$b"; done

@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
 # Quick-start command 1: installs what is missing, builds, brings up a proxy lab on 127.0.0.1,
-# runs `agentproxy probe` through each proxy as a user would from a laptop, then installs the
-# chart with helm into the test API server, runs the operator, applies a Supported, a Warn and
-# an Unsupported ProxyPolicy and creates an agent pod, showing each result with kubectl.
+# runs `agentproxy probe` through each proxy as a user would from a laptop, then brings up a
+# real Kubernetes control plane (scripts/cluster.sh: kube-apiserver, etcd and
+# kube-controller-manager v1.36.3, RBAC enforced), installs the chart with helm, runs the
+# operator as the chart's ServiceAccount, applies a Supported, a Warn and an Unsupported
+# ProxyPolicy and creates an agent pod, showing each result with kubectl.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 scripts/setup.sh
 scripts/build.sh >/dev/null
 source scripts/lib/lab.sh
-source scripts/lib/apiserver.sh
 
 echo "==> starting the lab: a TLS gRPC server (the management plane), an nginx ingress,"
 echo "    tinyproxy, Squid 5.7 (plain, denying, SSL bump, bump+splice), mitmproxy"
@@ -49,23 +50,57 @@ echo "==> summary (exit status: 0 Supported, 1 Warn, 2 Unsupported)"
 printf '    %s\n' "${summary[@]}"
 
 echo
-echo "==> the operator: helm install into the test API server (a stand-in for Kubernetes),"
-echo "    the operator run as a local process in place of its Deployment (no kubelet runs pods here)"
-start_apiserver "$root"
-trap 'stop_pid "${OPERATOR_PID:-}"; stop_apiserver; stop_lab' EXIT
-echo "    \$ helm install agentproxy charts/agentproxy -n agentproxy-system --create-namespace"
-helm install agentproxy charts/agentproxy -n agentproxy-system --create-namespace --wait=false \
-  | sed -n '1,/^NOTES/p' | grep -v '^NOTES' | sed 's/^/    /'
-# What kube-proxy would do: the webhook Service reaches the local operator.
+echo "==> a real control plane: kube-apiserver, etcd and kube-controller-manager v1.36.3, built"
+echo "    from their Go modules (scripts/cluster.sh; no scheduler or kubelet: pods stay Pending)"
+CLUSTER_DIR=$(mktemp -d /tmp/agentproxy-demo.XXXXXX)
+trap 'stop_pid "${OPERATOR_PID:-}"; scripts/cluster.sh down "$CLUSTER_DIR/cluster" >/dev/null 2>&1 || true; rm -rf "$CLUSTER_DIR"; stop_lab' EXIT
+export KUBECONFIG
+KUBECONFIG=$(scripts/cluster.sh up "$CLUSTER_DIR/cluster" --owner $$ 2> >(sed -u 's/^/    /' >&2) | tail -1)
+export HOME=$CLUSTER_DIR/home  # kubectl's and helm's caches: one per run
+mkdir -p "$HOME"
+PATH=$(cat "$CLUSTER_DIR/cluster/bin"):$PATH  # the kubectl of the same build
 webhook_port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-echo "{\"namespace\": \"agentproxy-system\", \"name\": \"agentproxy-webhook\", \"port\": $webhook_port}" \
-  | kubectl create --raw /_test/services -f - >/dev/null
-POD_NAMESPACE=agentproxy-system POD_NAME=agentproxy-local "$agentproxy" run --leader-elect \
+echo
+echo "==> the operator: helm install; then \`agentproxy run\` as a local process in place of its"
+echo "    Deployment, with the chart's ServiceAccount token, the webhook served at a local URL"
+echo "    \$ helm install agentproxy charts/agentproxy -n agentproxy-system --create-namespace \\"
+echo "        --set webhook.url=https://127.0.0.1:$webhook_port/mutate-v1-pod"
+helm install agentproxy charts/agentproxy -n agentproxy-system --create-namespace --wait=false \
+  --set "webhook.url=https://127.0.0.1:$webhook_port/mutate-v1-pod" \
+  | sed -n '1,/^NOTES/p' | grep -v '^NOTES' | sed 's/^/    /'
+# What the kubelet would mount into the operator's pod: a TokenRequest token of its
+# ServiceAccount. Every call the operator makes is authorised by the chart's RBAC.
+operator_kubeconfig=$CLUSTER_DIR/operator.kubeconfig
+token=$(kubectl -n agentproxy-system create token agentproxy --duration=2h)
+/usr/bin/python3 - "$operator_kubeconfig" "$token" <<'PY'
+import json, os, subprocess, sys
+path, token = sys.argv[1:]
+server = subprocess.check_output(["kubectl", "config", "view", "--minify", "-o",
+                                  "jsonpath={.clusters[0].cluster.server}"], text=True)
+ca = subprocess.check_output(["kubectl", "config", "view", "--minify", "-o",
+                              "jsonpath={.clusters[0].cluster.certificate-authority}"], text=True)
+user = "system:serviceaccount:agentproxy-system:agentproxy"
+config = {"apiVersion": "v1", "kind": "Config",
+          "clusters": [{"name": "local", "cluster": {"server": server, "certificate-authority": ca}}],
+          "users": [{"name": user, "user": {"token": token}}],
+          "contexts": [{"name": "local", "context": {"cluster": "local", "user": user}}],
+          "current-context": "local"}
+with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as handle:
+    json.dump(config, handle)
+PY
+echo "    \$ kubectl auth can-i get secrets --as=system:serviceaccount:agentproxy-system:agentproxy -n default"
+kubectl auth can-i get secrets --as=system:serviceaccount:agentproxy-system:agentproxy -n default \
+  | sed 's/^/    /' || true
+mapfile -t operator_args < <(kubectl -n agentproxy-system get deployment agentproxy \
+  -o jsonpath='{range .spec.template.spec.containers[0].args[*]}{@}{"\n"}{end}' \
+  | grep -v -e '^--metrics-addr' -e '^--health-addr' -e '^--webhook-addr')
+POD_NAMESPACE=agentproxy-system POD_NAME=agentproxy-local "$agentproxy" run \
+  --kubeconfig "$operator_kubeconfig" "${operator_args[@]}" \
   --metrics-addr 0 --health-addr 0 --webhook-addr "127.0.0.1:$webhook_port" \
-  >"$API_WORK/operator.log" 2>&1 &
+  >"$CLUSTER_DIR/operator.log" 2>&1 &
 OPERATOR_PID=$!
 printf '    waiting for the operator to lead and write the webhook caBundle'
-for _ in $(seq 150); do
+for _ in $(seq 300); do
   [[ -n $(kubectl get mutatingwebhookconfiguration agentproxy \
     -o jsonpath='{.webhooks[0].clientConfig.caBundle}' 2>/dev/null) ]] && break
   printf .
@@ -101,7 +136,7 @@ echo "    \$ kubectl apply -f policies.yaml   # a plain Squid, mitmproxy (TLS in
   policy corp-squid-bump "$LAB_SQUID_BUMP" squid-bump-ca corp-squid-bump; } \
   | kubectl apply -f - | sed 's/^/    /'
 printf '    waiting for the three classifications'
-for _ in $(seq 150); do
+for _ in $(seq 300); do
   classes=$(kubectl get proxypolicies -o jsonpath='{range .items[*]}{.status.classification}{" "}{end}')
   [[ $(wc -w <<<"$classes") -eq 3 ]] && break
   printf .
@@ -120,8 +155,9 @@ echo "==> an agent pod in a namespace that corp-squid selects: the webhook injec
 echo "    \$ kubectl create namespace agents; kubectl label namespace agents agentproxy.io/inject=corp-squid"
 kubectl create namespace agents >/dev/null
 kubectl label namespace agents agentproxy.io/inject=corp-squid >/dev/null
-for _ in $(seq 100); do  # the CA bundle copy is in place before pods need it
-  kubectl -n agents get configmap agentproxy-ca-corp-squid >/dev/null 2>&1 && break
+for _ in $(seq 200); do  # the CA bundle copy, and the ServiceAccount pods need, are in place
+  kubectl -n agents get configmap agentproxy-ca-corp-squid >/dev/null 2>&1 &&
+    kubectl -n agents get serviceaccount default >/dev/null 2>&1 && break
   sleep 0.1
 done
 echo "    \$ kubectl -n agents apply -f agent-pod.yaml   # a pod labelled app=agent, one container"

@@ -11,6 +11,9 @@ build_packages=(
 )
 # The proxy lab the tests, the demo and the benchmarks run on 127.0.0.1.
 lab_packages=(squid-openssl tinyproxy nginx mitmproxy openssl curl python3)
+# The agents' runtime matrix (tests/agents): network namespaces, the Python agent's grpcio (C-core)
+# and Maven for the Java agent (Go, the JDK and Node come with this machine kind).
+lab_packages+=(iproute2 python3-grpcio maven)
 # The image tests (tests/docker): podman with runc builds and runs the image, debootstrap makes
 # its Debian base (scripts/image.sh, which installs these too when run on its own).
 lab_packages+=(podman runc uidmap fuse-overlayfs debootstrap)
@@ -36,5 +39,15 @@ if ((${#missing[@]})); then
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-# helm and kubectl, for the tests against the test API server and for the demo.
-[[ ${1:-} == --build-only ]] || "$(dirname "$0")/lib/install_k8s_tools.sh"
+[[ ${1:-} == --build-only ]] && exit 0
+# helm, for the chart tests and the demo.
+"$(dirname "$0")/lib/install_k8s_tools.sh"
+# The real Kubernetes control plane the tests and the demo run (kube-apiserver,
+# kube-controller-manager, kubectl v1.36.3 and etcd), built from the Go modules pinned in
+# controlplane/ and cached outside the work tree: minutes the first time, nothing after.
+if ! command -v go >/dev/null 2>&1; then
+  echo "setup: Go 1.26 is needed to build the control plane (controlplane/*/go.mod), and Debian 12" >&2
+  echo "       packages only Go 1.19; install Go 1.26 (go.dev/dl) and run this again" >&2
+  exit 1
+fi
+"$(dirname "$0")/controlplane-build.sh" >/dev/null

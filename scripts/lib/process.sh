@@ -1,4 +1,4 @@
-# Sourced by lab.sh and apiserver.sh: waiting for a background process to be ready, and
+# Sourced by lab.sh: waiting for a background process to be ready, and
 # stopping it by PID.
 
 # wait_ready PID SECONDS LOG WHAT CHECK...: runs CHECK every 0.1 s until it succeeds; fails

@@ -35,11 +35,18 @@ def _offline_env():
     return dict(os.environ, KUBECONFIG=os.devnull)
 
 
+def kubectl():
+    """The kubectl of the control plane's build (scripts/cluster.sh bin), not whatever is on
+    PATH: a user's kubectl must be within one minor version of the server."""
+    return os.path.join(run(os.path.join(ROOT, "scripts", "cluster.sh"), "bin").stdout.strip(),
+                        "kubectl")
+
+
 def load_yaml(text):
     """The Kubernetes objects of a multi-document YAML text, as dicts, in order."""
     if not text.strip():
         return []
-    result = run("kubectl", "annotate", "--local", "-f", "-", "-o", "json", _NO_OP,
+    result = run(kubectl(), "annotate", "--local", "-f", "-", "-o", "json", _NO_OP,
                  input_text=text, env=_offline_env())
     decoder = json.JSONDecoder()
     out, index, raw = [], 0, result.stdout

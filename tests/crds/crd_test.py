@@ -1,16 +1,17 @@
-"""The ProxyPolicy CRD as a user meets it: real kubectl against the test API server.
+"""The ProxyPolicy CRD as a user meets it: the real kubectl against a real kube-apiserver
+(scripts/cluster.sh), which compiles the CRD's CEL rules under its own cost budgets.
 
 `kubectl apply` of the CRD and the examples, the printer columns of `kubectl get`, the field
-docs of `kubectl explain`, and invalid policies refused with the schema's own messages.
+docs of `kubectl explain`, and invalid policies refused with the server's own messages.
 """
 import os
 import sys
 import unittest
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-sys.path.insert(0, os.path.join(ROOT, "tests", "apiserver"))
+sys.path.insert(0, os.path.join(ROOT, "tests", "support"))
 
-from harness import ApiServer  # noqa: E402
+from cluster import Cluster  # noqa: E402
 
 CRD = os.path.join(ROOT, "crds", "agentproxy.io_proxypolicies.yaml")
 EXAMPLES = os.path.join(ROOT, "examples")
@@ -33,8 +34,11 @@ def policy(name="p", proxy="http://proxy.corp:3128", address="api.example.com:44
 class ProxyPolicyCrdTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.server = ApiServer()
+        cls.server = Cluster()
         cls.server.kubectl("apply", "-f", CRD)
+        # The CRD is served once it is Established (a real server takes a moment).
+        cls.server.kubectl("wait", "--for=condition=Established", "--timeout=60s",
+                           "crd/proxypolicies.agentproxy.io")
 
     @classmethod
     def tearDownClass(cls):

@@ -1,19 +1,21 @@
-"""The whole product as a user installs it: `helm install` of charts/agentproxy into the test
-API server, the operator run as a local process in place of its Deployment (no kubelet runs
-pods here) with the flags the chart gives it, ProxyPolicies for a Supported, a Warn and an
-Unsupported proxy of the lab, an agent pod created with kubectl; then `helm upgrade` with
-changed values and `helm uninstall`.
+"""The whole product as a user installs it, on a real control plane: `helm install` of
+charts/agentproxy, the operator run as a local process in place of its Deployment (no
+kubelet runs pods here) with the flags the chart gives it and the chart's ServiceAccount,
+ProxyPolicies for a Supported, a Warn and an Unsupported proxy of the lab, an agent pod
+created with kubectl; then `helm upgrade` with changed values and `helm uninstall`, after
+which kube-controller-manager's garbage collector removes what the operator created.
 """
 import json
 import os
+import sys
 import unittest
 
-from operator_test import ROOT, ApiServer, Operator, ProxyLab, free_port, wait_for
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+sys.path.insert(0, os.path.join(ROOT, "tests", "support"))
 
-NS = "agentproxy-system"
-CHART = os.path.join(ROOT, "charts", "agentproxy")
-MWC = "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/agentproxy"
-
+from cluster import Cluster, wait_for  # noqa: E402
+from installation import CHART, MWC, NS, Installation, ca_bundle  # noqa: E402
+from lab import ProxyLab  # noqa: E402
 
 def policy(name, proxy, target, ca=None, inject=None):
     spec = {"proxy": {"httpsProxy": proxy},
@@ -35,19 +37,18 @@ class HelmInstallTest(unittest.TestCase):
     def setUp(self):
         self.lab = ProxyLab()
         self.addCleanup(self.lab.stop)
-        self.server = ApiServer()
+        self.server = Cluster()
         self.addCleanup(self.server.stop)
         self.operator = None
         self.addCleanup(lambda: self.operator and self.operator.stop())
 
     def helm(self, *args):
-        return self.server.run("helm", *args, timeout=120)
+        return self.server.helm(*args)
 
     def get(self, path):
-        status, body, _ = self.server.request("GET", path)
-        return body if status == 200 else None
+        return self.server.get(path)
 
-    def wait(self, what, predicate, timeout=30):
+    def wait(self, what, predicate, timeout=40):
         try:
             return wait_for(predicate, timeout=timeout, interval=0.2)
         except AssertionError:
@@ -58,23 +59,15 @@ class HelmInstallTest(unittest.TestCase):
 
     def test_install_use_upgrade_uninstall(self):
         kubectl, lab = self.server.kubectl, self.lab.env
-        installed = self.helm("install", "agentproxy", CHART, "-n", NS, "--create-namespace")
-        self.assertIn("STATUS: deployed", installed.stdout)
-        self.assertIn("kubectl get proxypolicies", installed.stdout)  # NOTES.txt
-        deployment = self.get(f"/apis/apps/v1/namespaces/{NS}/deployments/agentproxy")
-        args = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+        installation = Installation(self.server)
+        self.assertIn("STATUS: deployed", installation.installed.stdout)
+        self.assertIn("kubectl get proxypolicies", installation.installed.stdout)  # NOTES.txt
+        args = installation.deployment_args()
         self.assertIn("--leader-elect", args)
-
-        # The operator with the Deployment's own arguments, but for local addresses; the
-        # webhook Service reaches it as kube-proxy would.
-        port = free_port()
-        self.server.ok("POST", "/_test/services",
-                       {"namespace": NS, "name": "agentproxy-webhook", "port": port})
-        local = [a for a in args if not a.startswith(("--metrics-addr", "--health-addr",
-                                                      "--webhook-addr"))]
-        self.operator = Operator(self.server, *local, webhook_port=port)
-        self.wait("the caBundle", lambda: self.get(MWC)["webhooks"][0]["clientConfig"].get(
-            "caBundle"))
+        self.assertIn(f"--webhook-url=https://127.0.0.1:{installation.webhook_port}/mutate-v1-pod",
+                      args)
+        self.operator = installation.operator()
+        self.wait("the caBundle", lambda: ca_bundle(self.server))
 
         for name, key in (("mgmt-ca", "LAB_TARGET_CA"), ("mitm-ca", "LAB_INTERCEPTOR_CA"),
                           ("bump-ca", "LAB_SQUID_BUMP_CA")):
@@ -85,7 +78,7 @@ class HelmInstallTest(unittest.TestCase):
         for p in policies:
             kubectl("apply", "-f", "-", input_text=json.dumps(p))
         expected = {"plain": "Supported", "mitm": "Warn", "bump": "Unsupported"}
-        self.wait("the three classifications", timeout=60, predicate=lambda: all(
+        self.wait("the three classifications", timeout=90, predicate=lambda: all(
             (self.get(f"/apis/agentproxy.io/v1alpha1/proxypolicies/{n}") or {}).get(
                 "status", {}).get("classification") == c for n, c in expected.items()))
         table = kubectl("get", "proxypolicies").stdout
@@ -95,8 +88,7 @@ class HelmInstallTest(unittest.TestCase):
         self.assertIn("ssl_bump splice", described)
         self.assertIn("Warning  Unsupported", described)
 
-        kubectl("create", "namespace", "agents")
-        kubectl("label", "namespace", "agents", "agentproxy.io/inject=plain")
+        self.server.create_namespace("agents", {"agentproxy.io/inject": "plain"})
         self.wait("the CA copy", lambda: self.get(
             "/api/v1/namespaces/agents/configmaps/agentproxy-ca-plain"))
         kubectl("-n", "agents", "apply", "-f", "-", input_text=json.dumps({
@@ -111,8 +103,8 @@ class HelmInstallTest(unittest.TestCase):
 
         # helm upgrade with changed values: the operator's caBundle survives, the new value
         # applies, admission keeps working.
-        bundle = self.get(MWC)["webhooks"][0]["clientConfig"]["caBundle"]
-        self.helm("upgrade", "agentproxy", CHART, "-n", NS, "--set",
+        bundle = ca_bundle(self.server)
+        self.helm("upgrade", "agentproxy", CHART, "-n", NS, "--reuse-values", "--set",
                   "webhook.failurePolicy=Fail", "--set", "replicas=3")
         config = self.get(MWC)
         self.assertEqual(config["webhooks"][0]["failurePolicy"], "Fail")
@@ -132,7 +124,6 @@ class HelmInstallTest(unittest.TestCase):
         self.operator.stop()
         self.helm("uninstall", "agentproxy", "-n", NS)
         kinds = {"ServiceAccount": f"/api/v1/namespaces/{NS}/serviceaccounts/agentproxy",
-                 "Service": f"/api/v1/namespaces/{NS}/services/agentproxy-webhook",
                  "Deployment": f"/apis/apps/v1/namespaces/{NS}/deployments/agentproxy",
                  "MutatingWebhookConfiguration": MWC}
         for kind, path in kinds.items():
@@ -142,13 +133,19 @@ class HelmInstallTest(unittest.TestCase):
             "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/"
             "proxypolicies.agentproxy.io"))
         self.assertIsNotNone(self.get("/apis/agentproxy.io/v1alpha1/proxypolicies/plain"))
-        # What the operator created itself belongs to what the uninstall removed or kept, so a
-        # cluster's garbage collector follows (the test API server runs no collector).
-        secret = self.get(f"/api/v1/namespaces/{NS}/secrets/agentproxy-webhook-tls")
-        self.assertEqual(secret["metadata"]["ownerReferences"][0]["kind"],
-                         "MutatingWebhookConfiguration")
-        copy = self.get("/api/v1/namespaces/agents/configmaps/agentproxy-ca-plain")
-        self.assertEqual(copy["metadata"]["ownerReferences"][0]["kind"], "ProxyPolicy")
+        # What the operator created belongs to what it serves: the garbage collector removes
+        # the webhook's certificate Secret with the webhook configuration, and a policy's
+        # copies with the policy.
+        self.wait("the webhook Secret garbage-collected", lambda: self.get(
+            f"/api/v1/namespaces/{NS}/secrets/agentproxy-webhook-tls") is None)
+        copy = "/api/v1/namespaces/agents/configmaps/agentproxy-ca-plain"
+        self.assertEqual(self.get(copy)["metadata"]["ownerReferences"][0]["kind"], "ProxyPolicy")
+        kubectl("delete", "proxypolicy", "plain")
+        self.wait("the CA copy garbage-collected", lambda: self.get(copy) is None)
+        # The Deployment's ReplicaSets and Pending pods went with it too.
+        self.wait("the operator's pods garbage-collected", lambda: not self.get(
+            f"/api/v1/namespaces/{NS}/pods?labelSelector=app.kubernetes.io/name%3Dagentproxy")[
+            "items"])
 
 
 if __name__ == "__main__":

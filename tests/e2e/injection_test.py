@@ -1,26 +1,30 @@
-"""Injection end to end: the test API server calls the operator's webhook for every Pod
-CREATE, as the real one does (service reference, caBundle, failurePolicy Fail so that a broken
-webhook fails the test instead of being ignored), and stores what the JSONPatch makes of the
-pod. Real parts: the agentproxy binary, kubectl, the proxy lab, OpenSSL through Python's ssl.
+"""Injection end to end on a real control plane: kube-apiserver calls the operator's webhook
+for every Pod CREATE (clientConfig.url, caBundle written by the operator, failurePolicy Fail so
+that a broken webhook fails the test instead of being ignored), and stores what the JSONPatch
+makes of the pod; kube-controller-manager's deployment controller rolls a restarted
+Deployment into a new ReplicaSet. Real parts: the control plane, helm, kubectl, the agentproxy
+binary running as the chart's ServiceAccount, the proxy lab, OpenSSL.
 """
 import base64
 import json
 import os
 import socket
 import ssl
-import subprocess
+import sys
 import tempfile
 import time
 import unittest
 import urllib.parse
 
-from operator_test import ApiServer, CRD, Operator, ProxyLab, free_port, wait_for
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+sys.path.insert(0, os.path.join(ROOT, "tests", "support"))
 
-from kubeapi.certs import make_ca, make_serving_cert  # noqa: E402  (on sys.path via operator_test)
+from certs import make_ca, make_serving_cert  # noqa: E402
+from cluster import Cluster, wait_for  # noqa: E402
+from installation import MWC, Installation, ca_bundle, policy_status  # noqa: E402
+from lab import ProxyLab  # noqa: E402
 
 NS = "agentproxy-system"
-SERVICE = "agentproxy-webhook"
-MWC = "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations"
 PASSWORD = "p@ss:w/rd%1"  # URL-reserved characters: the copy must hold them percent-encoded
 
 
@@ -71,37 +75,24 @@ class InjectionTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.lab = ProxyLab()
-        cls.server = ApiServer()
-        kubectl = cls.server.kubectl
-        kubectl("apply", "-f", CRD)
-        kubectl("create", "namespace", NS)
-        for name, key in (("mgmt-ca", "LAB_TARGET_CA"), ("corp-ca", "LAB_SQUID_BUMP_CA")):
-            kubectl("-n", NS, "create", "configmap", name,
-                    f"--from-file=ca.crt={cls.lab.env[key]}")
-        kubectl("-n", NS, "create", "secret", "generic", "proxy-auth",
-                "--from-literal=username=agent", f"--from-literal=password={PASSWORD}")
-        cls.webhook_port = free_port()
-        cls.server.ok("POST", "/_test/services",
-                      {"namespace": NS, "name": SERVICE, "port": cls.webhook_port})
-        # As the chart installs it, caBundle empty: the operator fills it in.
-        cls.server.ok("POST", MWC, {
-            "apiVersion": "admissionregistration.k8s.io/v1",
-            "kind": "MutatingWebhookConfiguration",
-            "metadata": {"name": "agentproxy"},
-            "webhooks": [{
-                "name": "pods.agentproxy.io", "admissionReviewVersions": ["v1"],
-                "sideEffects": "None", "failurePolicy": "Fail", "timeoutSeconds": 5,
-                "clientConfig": {"service": {"namespace": NS, "name": SERVICE,
-                                             "path": "/mutate-v1-pod", "port": 443}},
-                "namespaceSelector": {"matchExpressions": [{
-                    "key": "kubernetes.io/metadata.name", "operator": "NotIn",
-                    "values": ["kube-system", "kube-public", NS]}]},
-                "rules": [{"apiGroups": [""], "apiVersions": ["v1"], "operations": ["CREATE"],
-                           "resources": ["pods"], "scope": "Namespaced"}]}]})
-        cls.operator = Operator(cls.server, webhook_port=cls.webhook_port)
-        cls.proxy = cls.lab.env["LAB_SQUID"]
-        cls.target = cls.lab.env["LAB_TARGET"]
-        cls.wait_ca_bundle()
+        cls.server = Cluster()
+        try:
+            cls.installation = Installation(cls.server, "webhook.failurePolicy=Fail")
+            kubectl = cls.server.kubectl
+            for name, key in (("mgmt-ca", "LAB_TARGET_CA"), ("corp-ca", "LAB_SQUID_BUMP_CA")):
+                kubectl("-n", NS, "create", "configmap", name,
+                        f"--from-file=ca.crt={cls.lab.env[key]}")
+            kubectl("-n", NS, "create", "secret", "generic", "proxy-auth",
+                    "--from-literal=username=agent", f"--from-literal=password={PASSWORD}")
+            cls.webhook_port = cls.installation.webhook_port
+            cls.operator = cls.installation.operator()
+            cls.proxy = cls.lab.env["LAB_SQUID"]
+            cls.target = cls.lab.env["LAB_TARGET"]
+            cls.wait_ca_bundle()
+        except BaseException:
+            cls.server.stop()
+            cls.lab.stop()
+            raise
 
     @classmethod
     def tearDownClass(cls):
@@ -112,11 +103,10 @@ class InjectionTest(unittest.TestCase):
     @classmethod
     def wait_ca_bundle(cls, different_from=None):
         def bundle():
-            config = cls.server.ok("GET", MWC + "/agentproxy")
-            value = config["webhooks"][0]["clientConfig"].get("caBundle")
+            value = ca_bundle(cls.server)
             return value if value and value != different_from else None
         try:
-            return wait_for(bundle, timeout=20, interval=0.2)
+            return wait_for(bundle, timeout=30, interval=0.2)
         except AssertionError:
             raise AssertionError("caBundle never written; operator log:\n" + cls.operator.log())
 
@@ -125,17 +115,13 @@ class InjectionTest(unittest.TestCase):
         return self.server.kubectl(*args, **kwargs)
 
     def namespace(self, name, label=None):
-        self.kubectl("create", "namespace", name)
-        if label:
-            self.kubectl("label", "namespace", name, f"agentproxy.io/inject={label}")
+        self.server.create_namespace(name, {"agentproxy.io/inject": label} if label else None)
 
     def get(self, path):
-        status, body, _ = self.server.request("GET", path)
-        return body if status == 200 else None
+        return self.server.get(path)
 
     def status(self, name):
-        return (self.get(f"/apis/agentproxy.io/v1alpha1/proxypolicies/{name}") or {}).get(
-            "status", {})
+        return policy_status(self.server, name)
 
     def wait(self, what, predicate, timeout=20):
         try:
@@ -156,7 +142,7 @@ class InjectionTest(unittest.TestCase):
         bundle = base64.b64decode(self.wait_ca_bundle()).decode()
         context = ssl.create_default_context(cadata=bundle)
         with socket.create_connection(("127.0.0.1", self.webhook_port), timeout=5) as raw:
-            with context.wrap_socket(raw, server_hostname=f"{SERVICE}.{NS}.svc") as tls:
+            with context.wrap_socket(raw, server_hostname="127.0.0.1") as tls:
                 self.assertGreaterEqual(tls.version(), "TLSv1.2")
         secret = self.get(f"/api/v1/namespaces/{NS}/secrets/agentproxy-webhook-tls")
         self.assertEqual(sorted(secret["data"]), ["ca.crt", "ca.key", "tls.crt", "tls.key"])
@@ -251,6 +237,16 @@ class InjectionTest(unittest.TestCase):
         self.assertEqual((stale["status"], stale["reason"]), ("False", "StalePods"))
         self.assertIn("restartWorkloads", stale["message"])
 
+        # The proxy password changes: the credentials copy follows (then it is set back).
+        secret_path = "/api/v1/namespaces/follow/secrets/agentproxy-proxy-follow"
+        for password in ("rotated-password", PASSWORD):
+            self.server.ok("PATCH", f"/api/v1/namespaces/{NS}/secrets/proxy-auth",
+                           {"stringData": {"password": password}},
+                           content_type="application/merge-patch+json")
+            self.wait("the credentials copy updated", lambda: base64.b64decode(
+                self.get(secret_path)["data"]["password"]).decode() ==
+                urllib.parse.quote(password, safe=""))
+
         # Someone deletes the copy: it comes back. The namespace leaves: the copies go.
         self.server.ok("DELETE", path)
         self.wait("the copy restored", lambda: self.get(path))
@@ -273,6 +269,21 @@ class InjectionTest(unittest.TestCase):
         pod = self.wait("admission with the new certificate",
                         lambda: self.try_create_pod("after-rotation", "rotate"))
         self.assertEqual(pod["metadata"]["annotations"]["agentproxy.io/policy"], "rotate")
+        # A Secret whose key no longer matches its certificate is replaced by the leader, with
+        # the same CA (so the caBundle stays), and admission goes on.
+        secret = f"/api/v1/namespaces/{NS}/secrets/agentproxy-webhook-tls"
+        stored = self.get(secret)
+        other_key = make_serving_cert(tempfile.mkdtemp(dir=self.server.dir), "other",
+                                      make_ca(tempfile.mkdtemp(dir=self.server.dir)))[1]
+        with open(other_key, "rb") as handle:
+            broken_key = base64.b64encode(handle.read()).decode()
+        self.server.ok("PATCH", secret, {"data": {"tls.key": broken_key}},
+                       content_type="application/merge-patch+json")
+        self.wait("the broken Secret replaced", lambda: self.get(secret)["data"]["tls.key"] not in
+                  (broken_key, stored["data"]["tls.key"]), timeout=60)
+        self.assertEqual(self.get(secret)["data"]["ca.crt"], stored["data"]["ca.crt"])
+        self.assertIsNotNone(self.wait("admission after the repair", lambda: self.try_create_pod(
+            "after-repair", "rotate")))
         self.assertIsNone(self.operator.process.poll())
 
     def try_create_pod(self, name, namespace):
@@ -282,48 +293,58 @@ class InjectionTest(unittest.TestCase):
             return None
         return self.get(f"/api/v1/namespaces/{namespace}/pods/{name}")
 
-    def test_restart_workloads_restarts_a_stale_deployment_once(self):
-        self.namespace("apps")  # not selected yet: the pod below starts without injection
-        deployment = self.server.ok("POST", "/apis/apps/v1/namespaces/apps/deployments", {
-            "metadata": {"name": "agent"},
-            "spec": {"selector": {"matchLabels": {"app": "agent"}},
-                     "template": {"metadata": {"labels": {"app": "agent"}},
-                                  "spec": {"containers": [{"name": "agent",
-                                                           "image": "agent:1.0"}]}}}})
-        replica_set = self.server.ok("POST", "/apis/apps/v1/namespaces/apps/replicasets", {
-            "metadata": {"name": "agent-5d4f", "labels": {"app": "agent"},
-                         "ownerReferences": [{"apiVersion": "apps/v1", "kind": "Deployment",
-                                              "name": "agent", "uid": deployment["metadata"]["uid"],
-                                              "controller": True}]},
-            "spec": {"selector": {"matchLabels": {"app": "agent"}},
-                     "template": deployment["spec"]["template"]}})
-        pod = json.loads(pod_yaml("agent-5d4f-x1", "apps"))
-        pod["metadata"]["ownerReferences"] = [{
-            "apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "agent-5d4f",
-            "uid": replica_set["metadata"]["uid"], "controller": True}]
-        self.kubectl("apply", "-f", "-", input_text=json.dumps(pod))
+    def replica_sets(self, namespace):
+        return self.get(f"/apis/apps/v1/namespaces/{namespace}/replicasets")["items"]
+
+    def test_restart_workloads_rolls_a_stale_deployment_once(self):
+        self.namespace("apps")  # not selected yet: the first pod starts without injection
+        template = json.loads(pod_yaml("unused", "apps"))
+        for key in ("apiVersion", "kind"):
+            del template[key]
+        del template["metadata"]["name"], template["metadata"]["namespace"]
+        self.server.apply({
+            "apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "agent", "namespace": "apps"},
+            "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "agent"}},
+                     "template": template}})
+        # kube-controller-manager makes the ReplicaSet and its pod (Pending: no scheduler).
+        first = self.wait("the first ReplicaSet", lambda: self.replica_sets("apps"))[0]
+        pods = self.wait("the first pod", lambda: self.get("/api/v1/namespaces/apps/pods")[
+            "items"])
+        self.assertNotIn("agentproxy.io/policy", pods[0]["metadata"].get("annotations", {}))
+        path = "/apis/apps/v1/namespaces/apps/deployments/agent"
+        generation = self.get(path)["metadata"]["generation"]
 
         self.kubectl("apply", "-f", "-", input_text=policy_yaml("restart", "restart", self.proxy,
                                                                 self.target, restart=True))
         self.kubectl("label", "namespace", "apps", "agentproxy.io/inject=restart")
-        path = "/apis/apps/v1/namespaces/apps/deployments/agent"
         restarted = self.wait("the Deployment restarted", lambda: (lambda d: d if d["spec"][
             "template"]["metadata"].get("annotations", {}).get(
-            "agentproxy.io/restarted-for-hash") else None)(self.get(path)))
-        generation = restarted["metadata"]["generation"]
-        self.assertEqual(generation, deployment["metadata"]["generation"] + 1)
+            "agentproxy.io/restarted-for-hash") else None)(self.get(path)), timeout=40)
+        self.assertEqual(restarted["metadata"]["generation"], generation + 1)
         self.assertIn("agentproxy.io/restartedAt",
                       restarted["spec"]["template"]["metadata"]["annotations"])
+        # The deployment controller rolls it: a new ReplicaSet, owned by the Deployment, whose
+        # pod the webhook injects.
+        rolled = self.wait("a new ReplicaSet", lambda: [
+            r for r in self.replica_sets("apps") if r["metadata"]["uid"] != first["metadata"]["uid"]])
+        self.assertEqual(rolled[0]["metadata"]["ownerReferences"][0]["name"], "agent")
+        new_pod = self.wait("the new ReplicaSet's pod", lambda: [
+            p for p in self.get("/api/v1/namespaces/apps/pods")["items"]
+            if p["metadata"]["name"].startswith(rolled[0]["metadata"]["name"] + "-")])[0]
+        self.assertEqual(new_pod["metadata"]["annotations"]["agentproxy.io/policy"], "restart")
+        self.assertIn("HTTPS_PROXY", env_of(new_pod["spec"]["containers"][0]))
         events = self.kubectl("get", "events", "-A", "--field-selector",
                               "reason=WorkloadRestarted", "-o", "json").stdout
         self.assertIn("Deployment apps/agent", events)
 
-        # No kubelet replaces the pod, so it stays stale; neither time nor a new leader restarts
-        # the Deployment again for the same injection.
+        # No kubelet makes the new pod ready, so the old one stays, stale; neither time nor a
+        # new operator restarts the Deployment again for the same injection.
+        generation = self.get(path)["metadata"]["generation"]
         self.operator.stop()
-        type(self).operator = Operator(self.server, webhook_port=self.webhook_port)
+        type(self).operator = self.installation.operator()
         self.wait("the new operator reconciling", lambda: self.status("restart").get(
-            "stalePods") == 1 and "reconciling ProxyPolicies" in self.operator.log())
+            "stalePods") == 1 and "reconciling ProxyPolicies" in self.operator.log(), timeout=40)
         time.sleep(3)
         self.assertEqual(self.get(path)["metadata"]["generation"], generation)
 
@@ -333,7 +354,7 @@ class InjectionTest(unittest.TestCase):
 
         def post(body, content_type="application/json", path="/mutate-v1-pod"):
             with socket.create_connection(("127.0.0.1", self.webhook_port), timeout=5) as raw:
-                with context.wrap_socket(raw, server_hostname=f"{SERVICE}.{NS}.svc") as tls:
+                with context.wrap_socket(raw, server_hostname="127.0.0.1") as tls:
                     head = (f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: {content_type}\r\n"
                             f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n")
                     tls.sendall(head.encode())
@@ -368,24 +389,22 @@ class InjectionTest(unittest.TestCase):
 
 
 class CertManagerModeTest(unittest.TestCase):
-    """--webhook-cert-dir: certificates mounted from a Secret cert-manager keeps (here, files
-    written by the test), reloaded when they change; the caBundle is left to cert-manager."""
+    """certManager.enabled: the operator serves certificates mounted from the Secret cert-manager
+    keeps (here, files written by the test, as the kubelet would), reloaded when they change;
+    the caBundle is cert-manager's CA injector's business (here, the test patches it)."""
 
     def setUp(self):
         self.lab = ProxyLab()
         self.addCleanup(self.lab.stop)
-        self.server = ApiServer()
+        self.server = Cluster()
         self.addCleanup(self.server.stop)
-        self.dir = tempfile.mkdtemp(prefix="agentproxy-certdir-")
-        self.certs = os.path.join(self.dir, "tls")
-        os.makedirs(self.certs)
+        self.dir = tempfile.mkdtemp(prefix="certdir-", dir=self.server.dir)
 
     def issue(self, name):
         """A new CA and serving certificate, swapped in as the kubelet does: a new directory,
         then one rename."""
         ca = make_ca(self.dir, name + "-ca")
-        cert, key = make_serving_cert(self.dir, name, ca, dns_names=(f"{SERVICE}.{NS}.svc",),
-                                      ips=())
+        cert, key = make_serving_cert(self.dir, name, ca, dns_names=(), ips=("127.0.0.1",))
         staging = os.path.join(self.dir, name + "-files")
         os.makedirs(staging)
         for source, target in ((cert, "tls.crt"), (key, "tls.key")):
@@ -397,64 +416,55 @@ class CertManagerModeTest(unittest.TestCase):
         with open(ca[0], "rb") as handle:
             return base64.b64encode(handle.read()).decode()
 
+    def set_ca_bundle(self, bundle):
+        self.server.ok("PATCH", MWC, [{"op": "add", "path": "/webhooks/0/clientConfig/caBundle",
+                                       "value": bundle}],
+                       content_type="application/json-patch+json")
+
     def test_mounted_certificates_are_served_and_reloaded(self):
         kubectl, lab = self.server.kubectl, self.lab.env
-        kubectl("apply", "-f", CRD)
-        kubectl("create", "namespace", NS)
+        kubectl("apply", "-f", os.path.join(ROOT, "tests", "charts", "testdata",
+                                            "third-party-crds.yaml"))
+        installation = Installation(self.server, "certManager.enabled=true",
+                                    "webhook.failurePolicy=Fail")
         kubectl("-n", NS, "create", "configmap", "mgmt-ca",
                 f"--from-file=ca.crt={lab['LAB_TARGET_CA']}")
         kubectl("-n", NS, "create", "configmap", "corp-ca",
                 f"--from-file=ca.crt={lab['LAB_SQUID_BUMP_CA']}")
         kubectl("-n", NS, "create", "secret", "generic", "proxy-auth",
                 "--from-literal=username=agent", "--from-literal=password=secret")
-        bundle = self.issue("first")
-        port = free_port()
-        self.server.ok("POST", "/_test/services", {"namespace": NS, "name": SERVICE,
-                                                   "port": port})
-        self.server.ok("POST", MWC, {
-            "apiVersion": "admissionregistration.k8s.io/v1",
-            "kind": "MutatingWebhookConfiguration", "metadata": {"name": "agentproxy"},
-            "webhooks": [{
-                "name": "pods.agentproxy.io", "admissionReviewVersions": ["v1"],
-                "sideEffects": "None", "failurePolicy": "Fail",
-                "clientConfig": {"service": {"namespace": NS, "name": SERVICE,
-                                             "path": "/mutate-v1-pod"}, "caBundle": bundle},
-                "rules": [{"apiGroups": [""], "apiVersions": ["v1"], "operations": ["CREATE"],
-                           "resources": ["pods"]}]}]})
-        operator = Operator(self.server, "--webhook-cert-dir",
-                            os.path.join(self.dir, "current"), webhook_port=port)
+        self.set_ca_bundle(self.issue("first"))
+        args = [a for a in installation.deployment_args()
+                if not a.startswith("--webhook-cert-dir")]
+        self.assertEqual(len(args) + 1, len(installation.deployment_args()),
+                         "the chart passes --webhook-cert-dir in cert-manager mode")
+        operator = installation.operator(args=args + ["--webhook-cert-dir",
+                                                      os.path.join(self.dir, "current")])
         self.addCleanup(operator.stop)
-        kubectl("create", "namespace", "cm")
-        kubectl("label", "namespace", "cm", "agentproxy.io/inject=cm")
+        self.server.create_namespace("cm", {"agentproxy.io/inject": "cm"})
         kubectl("apply", "-f", "-", input_text=policy_yaml("cm", "cm", lab["LAB_SQUID"],
                                                            lab["LAB_TARGET"]))
 
         def admitted(name):
             def attempt():
                 result = kubectl("apply", "-f", "-", input_text=pod_yaml(name, "cm"), check=False)
-                if result.returncode != 0:
-                    return None
-                status, pod, _ = self.server.request("GET", f"/api/v1/namespaces/cm/pods/{name}")
-                return pod if status == 200 else None
+                return self.server.get(f"/api/v1/namespaces/cm/pods/{name}") \
+                    if result.returncode == 0 else None
             try:
-                return wait_for(attempt, timeout=20, interval=0.3)
+                return wait_for(attempt, timeout=30, interval=0.3)
             except AssertionError:
                 self.fail(f"{name} never admitted; operator log:\n{operator.log()[-4000:]}")
 
         pod = admitted("before")
         self.assertEqual(pod["metadata"]["annotations"]["agentproxy.io/policy"], "cm")
         # cert-manager's business: no Secret of the operator's own, caBundle untouched.
-        status, _, _ = self.server.request(
-            "GET", f"/api/v1/namespaces/{NS}/secrets/agentproxy-webhook-tls")
-        self.assertEqual(status, 404)
-        config = self.server.ok("GET", MWC + "/agentproxy")
-        self.assertEqual(config["webhooks"][0]["clientConfig"]["caBundle"], bundle)
+        self.assertIsNone(self.server.get(f"/api/v1/namespaces/{NS}/secrets/agentproxy-webhook-tls"))
+        first = ca_bundle(self.server)
 
         # Renewal with a new CA: new files, cert-manager's injector updates the caBundle.
         renewed = self.issue("second")
-        self.server.ok("PATCH", MWC + "/agentproxy",
-                       [{"op": "replace", "path": "/webhooks/0/clientConfig/caBundle",
-                         "value": renewed}], content_type="application/json-patch+json")
+        self.assertNotEqual(renewed, first)
+        self.set_ca_bundle(renewed)
         pod = admitted("after")
         self.assertEqual(pod["metadata"]["annotations"]["agentproxy.io/policy"], "cm")
         self.assertIn('"webhook serving certificate loaded"', operator.log())

@@ -35,6 +35,7 @@ const char kRunUsage[] =
     "                      [--webhook-addr :9443] [--webhook-cert-dir DIR]\n"
     "                      [--webhook-config-name agentproxy] [--webhook-service "
     "agentproxy-webhook]\n"
+    "                      [--webhook-url https://HOST:PORT/mutate-v1-pod]\n"
     "                      [--leader-elect] [--namespace NS] [--lease-namespace NS]\n"
     "                      [--workers N] [--log-level debug|info|warn|error]\n"
     "\n"
@@ -44,7 +45,9 @@ const char kRunUsage[] =
     "over HTTPS. Its certificate comes from --webhook-cert-dir (tls.crt, tls.key; cert-manager)\n"
     "or, by default, from the Secret agentproxy-webhook-tls in the operator's namespace, which\n"
     "the operator creates and renews, writing its CA into the caBundle of the\n"
-    "MutatingWebhookConfiguration --webhook-config-name. The namespace defaults to\n"
+    "MutatingWebhookConfiguration --webhook-config-name. The certificate names the webhook\n"
+    "Service, or with --webhook-url (an operator run outside its cluster, where the webhook\n"
+    "configuration has clientConfig.url) that URL's host. The namespace defaults to\n"
     "$POD_NAMESPACE, else agentproxy-system. Stops on SIGTERM or SIGINT after the work in "
     "flight.\n";
 
@@ -95,6 +98,30 @@ class Shutdown {
 
 }  // namespace
 
+std::string webhookUrlHost(const std::string& url) {
+  auto bad = [&](const std::string& why) {
+    return probe::InputError("--webhook-url " + why + " (got \"" + url + "\")");
+  };
+  constexpr std::string_view kScheme = "https://";
+  if (url.rfind(kScheme, 0) != 0) throw bad("must start with https://");
+  std::string_view rest = std::string_view(url).substr(kScheme.size());
+  if (rest.find_first_of("?#") != std::string_view::npos) {
+    throw bad("cannot have a query or fragment");
+  }
+  std::string_view authority = rest.substr(0, rest.find('/'));
+  if (authority.find('@') != std::string_view::npos) throw bad("cannot carry user info");
+  std::string_view host = authority;
+  if (!host.empty() && host.front() == '[') {
+    auto close = host.find(']');
+    if (close == std::string_view::npos) throw bad("has an IPv6 address without its ']'");
+    host = host.substr(1, close - 1);
+  } else {
+    host = host.substr(0, host.find(':'));
+  }
+  if (host.empty()) throw bad("has no host");
+  return std::string(host);
+}
+
 RunOptions parseRunFlags(const std::vector<std::string>& args) {
   RunOptions options;
   FlagReader flags(args);
@@ -115,6 +142,9 @@ RunOptions parseRunFlags(const std::vector<std::string>& args) {
       options.webhookConfigName = takeValue();
     } else if (flag == "--webhook-service") {
       options.webhookService = takeValue();
+    } else if (flag == "--webhook-url") {
+      options.webhookUrl = takeValue();
+      webhookUrlHost(options.webhookUrl);
     } else if (flag == "--namespace") {
       options.ns = takeValue();
     } else if (flag == "--leader-elect") {
@@ -253,7 +283,10 @@ int runOperator(const std::vector<std::string>& args) {
     certOptions.ns = options.ns;
     certOptions.secretName = kWebhookSecretName;
     certOptions.webhookConfigName = options.webhookConfigName;
-    certOptions.dnsNames = controller::serviceDnsNames(options.webhookService, options.ns);
+    certOptions.dnsNames =
+        options.webhookUrl.empty()
+            ? controller::serviceDnsNames(options.webhookService, options.ns)
+            : std::vector<std::string>{webhookUrlHost(options.webhookUrl)};
     // Mounted files change without an event: look often, it costs two small reads.
     if (!options.webhookCertDir.empty()) certOptions.checkInterval = std::chrono::seconds(5);
     certificates = std::make_unique<controller::WebhookCertificates>(

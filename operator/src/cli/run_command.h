@@ -17,6 +17,9 @@ struct RunOptions {
   std::string webhookCertDir;  // set: serve tls.crt/tls.key from it (cert-manager)
   std::string webhookConfigName = "agentproxy";
   std::string webhookService = "agentproxy-webhook";
+  // Set: the API server dials this URL (clientConfig.url), so the serving certificate names
+  // its host instead of the Service's names. For an operator run outside its cluster.
+  std::string webhookUrl;
   bool leaderElect = false;
   std::string ns;              // the operator's namespace: POD_NAMESPACE, else agentproxy-system
   std::string leaseNamespace;  // default: ns
@@ -25,6 +28,10 @@ struct RunOptions {
   int workers = 4;
   std::string logLevel = "info";
 };
+
+// The host (without IPv6 brackets) of a webhook URL as Kubernetes accepts it in
+// clientConfig.url: https, a host, no user info, query or fragment. Throws probe::InputError.
+std::string webhookUrlHost(const std::string& url);
 
 // Throws probe::InputError with a one-line reason.
 RunOptions parseRunFlags(const std::vector<std::string>& args);

@@ -137,7 +137,10 @@ struct WebhookCertificates::State {
 
   trust::CertificateRequest request() const {
     trust::CertificateRequest r;
-    r.dnsNames = options.dnsNames;
+    // A webhook served at a URL may be named by an IP address (https://127.0.0.1:9443/...).
+    for (const auto& name : options.dnsNames) {
+      (trust::isIpAddress(name) ? r.ipAddresses : r.dnsNames).push_back(name);
+    }
     r.now = std::chrono::system_clock::now();
     return r;
   }

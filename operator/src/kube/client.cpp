@@ -164,8 +164,17 @@ class Client::Impl {
   const Config& config() const { return config_; }
 
   // Sends one request and waits for the whole answer, within the request deadline.
+  static constexpr int kStaleConnectionRetries = 4;
+
+  static bool brokenPooledConnection(const std::string& verb, std::string_view what) {
+    if (what.find("Failed to write request") != std::string_view::npos) return true;
+    return verb == "GET" && (what.find("Failed to read HTTP status line") != std::string_view::npos ||
+                             what.find("End of file") != std::string_view::npos);
+  }
+
   RawResponse send(const std::string& verb, const std::string& pathAndQuery,
-                   const std::string* body, const std::string& contentType) {
+                   const std::string* body, const std::string& contentType,
+                   int staleRetries = 0) {
     http::http_request request{http::method(verb)};
     prepare(request, pathAndQuery);
     if (body != nullptr) request.set_body(*body, contentType);
@@ -208,6 +217,13 @@ class Client::Impl {
     try {
       return future.get();
     } catch (const http::http_exception& e) {
+      // A keep-alive connection the server closed (an API server restarted, or its idle
+      // timeout) fails the next request sent on it. Like Go's net/http (client-go), send it
+      // again on another connection when nothing can have reached the server (the write
+      // failed), or when it is a GET; a few times, as the pool may hold several such.
+      if (staleRetries < kStaleConnectionRetries && brokenPooledConnection(verb, e.what())) {
+        return send(verb, pathAndQuery, body, contentType, staleRetries + 1);
+      }
       throwTransportError(verb, pathAndQuery, e);
     } catch (const pplx::task_canceled&) {
       throw TransportError(verb + " " + url(pathAndQuery) + ": request cancelled");

@@ -26,14 +26,6 @@ constexpr std::chrono::minutes kClockSkew{5};
   throw TrustError("webhook certificate: " + what + " (OpenSSL: " + detail::opensslReason() + ")");
 }
 
-bool isIpAddress(const std::string& name) {
-  ASN1_OCTET_STRING* ip = a2i_IPADDRESS(name.c_str());
-  ERR_clear_error();
-  if (ip == nullptr) return false;
-  ASN1_OCTET_STRING_free(ip);
-  return true;
-}
-
 // A host name as a TLS client matches it: LDH labels of 1..63 characters, at most 253 in all,
 // and a "*" only as the whole first label.
 bool isDnsName(const std::string& name) {
@@ -302,6 +294,14 @@ bool verifiesWith(std::string_view certPem, std::string_view caPem, std::string_
   sk_X509_free(untrusted);  // the certificates belong to `chain`
   ERR_clear_error();
   return verified;
+}
+
+bool isIpAddress(const std::string& name) {
+  ASN1_OCTET_STRING* ip = a2i_IPADDRESS(name.c_str());
+  ERR_clear_error();
+  if (ip == nullptr) return false;
+  ASN1_OCTET_STRING_free(ip);
+  return true;
 }
 
 }  // namespace agentproxy::trust

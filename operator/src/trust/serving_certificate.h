@@ -79,6 +79,9 @@ bool needsRenewal(std::string_view certPem, std::chrono::system_clock::time_poin
 // certificate match one label, as in TLS) and IP addresses in text form.
 bool coversNames(std::string_view certPem, const std::vector<std::string>& names);
 
+// True when `name` is an IPv4 or IPv6 address in text form (no brackets).
+bool isIpAddress(const std::string& name);
+
 // True when the private key (PKCS#8 or traditional PEM, unencrypted) belongs to the first
 // certificate in `certPem`.
 bool keyMatches(std::string_view certPem, std::string_view keyPem);
