@@ -9,15 +9,12 @@ real control plane (scripts/cluster.sh: etcd, kube-apiserver and kube-controller
 v1.36.3) with the chart installed by helm.
 """
 import base64
-import ctypes
 import json
 import os
-import shutil
-import signal
 import socket
 import ssl
 import subprocess
-import tempfile
+import sys
 import time
 import unittest
 import urllib.request
@@ -26,8 +23,11 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 IMAGE_LIB = os.path.join(ROOT, "scripts", "lib", "image.sh")
 IMAGE = os.environ.get("AGENTPROXY_IMAGE", "agentproxy:dev")
 VERSION = os.environ.get("AGENTPROXY_VERSION")
-PROXY_LAB = os.environ.get("PROXY_LAB_BIN", os.path.join(ROOT, "build", "bin", "proxy_lab"))
-CLUSTER = os.path.join(ROOT, "scripts", "cluster.sh")
+sys.path.insert(0, os.path.join(ROOT, "tests", "support"))
+
+from cluster import Cluster, free_port, rmtree, wait_for  # noqa: E402
+from lab import ProxyLab  # noqa: E402
+
 CHART = os.path.join(ROOT, "charts", "agentproxy")
 NAMESPACE = "agentproxy-system"
 SERVICE_ACCOUNT_USER = f"system:serviceaccount:{NAMESPACE}:agentproxy"
@@ -44,11 +44,6 @@ PODMAN = image_lib_array("IMAGE_PODMAN")
 RUN_FLAGS = image_lib_array("IMAGE_RUN_FLAGS") + image_lib_array("IMAGE_SECURITY_FLAGS")
 
 
-def die_with_parent():
-    """preexec_fn: the child gets SIGKILL if this test process dies, pass, fail or crash."""
-    ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-
-
 def podman_run(*args, mounts=(), timeout=60):
     """`podman run --rm` of the image's agentproxy with ARGS, FILES mounted read-only at the
     same paths. A CompletedProcess."""
@@ -59,58 +54,11 @@ def podman_run(*args, mounts=(), timeout=60):
         capture_output=True, text=True, timeout=timeout, check=False)
 
 
-class ProxyLab:
-    """build/bin/proxy_lab: its LAB_* addresses as a dict; stopped by PID."""
-
-    def __init__(self):
-        self.dir = tempfile.mkdtemp(prefix="agentproxy-image-lab-")
-        env_file = os.path.join(self.dir, "lab.env")
-        self.process = subprocess.Popen([PROXY_LAB, "--env-file", env_file],
-                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                        text=True, preexec_fn=die_with_parent)
-        if self.process.stdout.readline().strip() != "ready":
-            self.process.kill()
-            raise RuntimeError("proxy lab did not start: " + self.process.stderr.read())
-        self.env = {}
-        with open(env_file, encoding="utf-8") as handle:
-            for line in handle:
-                key, _, value = line.rstrip("\n").partition("=")
-                self.env[key] = value.strip("'")
-
-    def stop(self):
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-        self.process.stdout.close()
-        self.process.stderr.close()
-        shutil.rmtree(self.dir, ignore_errors=True)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def image_lib(function, *args, timeout=120):
     """Runs a function of scripts/lib/image.sh (what the demo calls) in bash."""
     return subprocess.run(["bash", "-c", f'source "$1" && shift && {function} "$@"', "bash",
                            IMAGE_LIB, *args], capture_output=True, text=True, timeout=timeout,
                           check=False)
-
-
-def wait_for(check, timeout, what):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.2)
 
 
 LAB = None
@@ -123,6 +71,7 @@ def setUpModule():
 
 def tearDownModule():
     LAB.stop()
+    rmtree(LAB.dir)
 
 
 class ImageTest(unittest.TestCase):
@@ -178,41 +127,37 @@ class OperatorImageTest(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.work = tempfile.mkdtemp(prefix="agentproxy-image-run-")
-        cls.cluster_dir = None
         cls.lab = LAB
+        cls.cluster = None
         try:
-            up = subprocess.run([CLUSTER, "up", "--owner", str(os.getpid())],
-                                capture_output=True, text=True, timeout=300, check=False)
-            if up.returncode != 0:
-                raise RuntimeError("scripts/cluster.sh up failed:\n" + up.stderr)
-            kubeconfig = up.stdout.strip().splitlines()[-1]
-            cls.cluster_dir = os.path.dirname(kubeconfig)
-            bin_dir = subprocess.run([CLUSTER, "bin"], capture_output=True, text=True,
-                                     check=True).stdout.strip().splitlines()[-1]
-            cls.kubectl_path = os.path.join(bin_dir, "kubectl")
-            cls.env = dict(os.environ, KUBECONFIG=kubeconfig, HOME=cls.work)
-            with open(os.path.join(cls.cluster_dir, "ports.env"), encoding="utf-8") as handle:
-                ports = dict(line.split("=", 1) for line in handle.read().split())
-            cls.apiserver_port = ports["APISERVER_PORT"]
-            cls.run_tool(["helm", "install", "agentproxy", CHART, "-n", NAMESPACE,
-                          "--create-namespace", "--wait=false"])
-            token = os.path.join(cls.work, "token")
+            cls.cluster = Cluster()
+            # No Service routes to 127.0.0.1 here: the API server calls the webhook at a URL
+            # (webhook.url), as for an operator run outside its cluster.
+            cls.ports = {name: free_port() for name in ("metrics", "health", "webhook")}
+            cls.webhook_url = f"https://127.0.0.1:{cls.ports['webhook']}/mutate-v1-pod"
+            cls.cluster.helm("install", "agentproxy", CHART, "-n", NAMESPACE,
+                             "--create-namespace", "--wait=false",
+                             "--set", f"webhook.url={cls.webhook_url}")
+            # The chart's arguments to its container, with the listeners on loopback ports.
+            deployment = json.loads(cls.kubectl("-n", NAMESPACE, "get", "deployment",
+                                                "agentproxy", "-o", "json"))
+            args = [a for a in deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+                    if not a.startswith(("--metrics-addr", "--health-addr", "--webhook-addr"))]
+            if f"--webhook-url={cls.webhook_url}" not in args:
+                raise AssertionError(f"the chart does not pass --webhook-url: {args}")
+            # What the kubelet mounts: a TokenRequest token of the chart's ServiceAccount.
+            token = os.path.join(cls.cluster.dir, "operator.token")
             with open(token, "w", encoding="utf-8") as handle:
                 handle.write(cls.kubectl("-n", NAMESPACE, "create", "token", "agentproxy",
-                                         "--duration", "1h").strip())
-            cls.ports = {name: free_port() for name in ("metrics", "health", "webhook")}
+                                         "--duration=1h").strip())
             cls.container = f"agentproxy-image-test-{os.getpid()}"
             started = time.monotonic()
             start = image_lib(
-                "start_operator_image", cls.container, token,
-                os.path.join(cls.cluster_dir, "ca.crt"), "127.0.0.1", cls.apiserver_port,
-                # The chart's arguments (templates/deployment.yaml), on loopback ports.
-                "--leader-elect", f"--metrics-addr=127.0.0.1:{cls.ports['metrics']}",
+                "start_operator_image", cls.container, token, cls.cluster.ca_file,
+                "127.0.0.1", str(cls.cluster.port),
+                *args, f"--metrics-addr=127.0.0.1:{cls.ports['metrics']}",
                 f"--health-addr=127.0.0.1:{cls.ports['health']}",
-                f"--webhook-addr=127.0.0.1:{cls.ports['webhook']}",
-                "--webhook-config-name=agentproxy", "--webhook-service=agentproxy-webhook",
-                "--workers=4", "--log-level=info")
+                f"--webhook-addr=127.0.0.1:{cls.ports['webhook']}")
             if start.returncode != 0:
                 raise RuntimeError("start_operator_image failed:\n" + start.stderr)
             cls.start_seconds = cls.wait_ready(started)
@@ -226,22 +171,12 @@ class OperatorImageTest(unittest.TestCase):
     def tearDownClass(cls):
         if hasattr(cls, "container"):
             image_lib("stop_operator_image", cls.container)
-        if cls.cluster_dir:
-            subprocess.run([CLUSTER, "down", cls.cluster_dir], capture_output=True, timeout=60,
-                           check=False)
-        shutil.rmtree(cls.work, ignore_errors=True)
-
-    @classmethod
-    def run_tool(cls, command, stdin=None):
-        result = subprocess.run(command, input=stdin, capture_output=True, text=True,
-                                env=cls.env, timeout=60, check=False)
-        if result.returncode != 0:
-            raise AssertionError(f"{' '.join(command)} failed:\n{result.stderr}")
-        return result.stdout
+        if cls.cluster:
+            cls.cluster.stop()
 
     @classmethod
     def kubectl(cls, *args, stdin=None):
-        return cls.run_tool([cls.kubectl_path, *args], stdin=stdin)
+        return cls.cluster.kubectl(*args, input_text=stdin).stdout
 
     @classmethod
     def wait_ready(cls, started):
@@ -295,20 +230,24 @@ class OperatorImageTest(unittest.TestCase):
 
     def test_leads_writes_the_ca_bundle_probes_and_writes_status(self):
         # It leads: the Lease names its pod.
-        lease = wait_for(lambda: (lambda l: l if l["spec"].get("holderIdentity") else None)(
-            self.get("-n", NAMESPACE, "lease", "agentproxy-leader")), 30, "the Lease")
-        self.assertEqual(lease["spec"]["holderIdentity"], self.container)
+        def leader():
+            lease = self.cluster.get(f"/apis/coordination.k8s.io/v1/namespaces/{NAMESPACE}"
+                                     "/leases/agentproxy-leader")
+            return lease and lease["spec"].get("holderIdentity")
 
-        # The caBundle it wrote verifies the certificate its webhook serves, for the name of
-        # the chart's webhook Service.
-        config = wait_for(lambda: (lambda c: c if c["webhooks"][0]["clientConfig"].get(
-            "caBundle") else None)(self.get("mutatingwebhookconfiguration", "agentproxy")),
-            30, "the webhook caBundle")
-        ca = base64.b64decode(config["webhooks"][0]["clientConfig"]["caBundle"]).decode()
+        self.assertEqual(wait_for(leader, timeout=30, what="the Lease"), self.container)
+
+        # The caBundle it wrote verifies the certificate its webhook serves, for the host of
+        # webhook.url.
+        def ca_bundle():
+            config = self.cluster.get("/apis/admissionregistration.k8s.io/v1/"
+                                      "mutatingwebhookconfigurations/agentproxy")
+            return config and config["webhooks"][0]["clientConfig"].get("caBundle")
+
+        ca = base64.b64decode(wait_for(ca_bundle, timeout=30, what="the caBundle")).decode()
         context = ssl.create_default_context(cadata=ca)
         with socket.create_connection(("127.0.0.1", self.ports["webhook"]), timeout=5) as raw:
-            with context.wrap_socket(
-                    raw, server_hostname=f"agentproxy-webhook.{NAMESPACE}.svc") as tls:
+            with context.wrap_socket(raw, server_hostname="127.0.0.1") as tls:
                 self.assertIsNotNone(tls.getpeercert())
 
         # Two policies probed through the lab from inside the container: a plain Squid and
@@ -339,9 +278,10 @@ spec:
             return status if status.get("classification") not in (None, "", "Unknown") else None
 
         try:
-            supported = wait_for(lambda: classified("image-squid"), 60, "image-squid's status")
-            denied = wait_for(lambda: classified("image-squid-deny"), 60,
-                              "image-squid-deny's status")
+            supported = wait_for(lambda: classified("image-squid"), timeout=60,
+                                 what="image-squid's status")
+            denied = wait_for(lambda: classified("image-squid-deny"), timeout=60,
+                              what="image-squid-deny's status")
         except AssertionError as error:
             raise AssertionError(f"{error}\nthe operator's log:\n{self.logs()}") from None
         self.assertEqual(supported["classification"], "Supported", supported)
@@ -350,12 +290,30 @@ spec:
         print(f"status written by the operator from the image: image-squid "
               f"{supported['classification']}, image-squid-deny {denied['classification']}")
 
+        # The API server calls the webhook in the container: a pod created in a namespace
+        # that image-squid selects is stored with the proxy injected.
+        self.cluster.create_namespace("image-agents", {"agentproxy.io/inject": "image-squid"})
+        wait_for(lambda: self.cluster.get(
+            "/api/v1/namespaces/image-agents/configmaps/agentproxy-ca-image-squid"),
+            timeout=30, what="the CA bundle copy in image-agents")
+        self.kubectl("-n", "image-agents", "apply", "-f", "-", stdin="""
+apiVersion: v1
+kind: Pod
+metadata: {name: agent, labels: {app: agent}}
+spec:
+  containers: [{name: agent, image: "agent:1.0"}]
+""")
+        pod = self.get("-n", "image-agents", "pod", "agent")
+        self.assertEqual(pod["metadata"].get("annotations", {}).get("agentproxy.io/policy"),
+                         "image-squid", pod["metadata"])
+        env = {e["name"]: e.get("value") for e in pod["spec"]["containers"][0].get("env", [])}
+        self.assertEqual(env.get("HTTPS_PROXY"), lab["LAB_SQUID"], env)
+        print(f"pod injected by the webhook in the image: HTTPS_PROXY={env['HTTPS_PROXY']}")
+
         # Everything it did, it did as the chart's ServiceAccount (the API server's audit log).
-        with open(os.path.join(self.cluster_dir, "audit.log"), encoding="utf-8") as handle:
-            events = [json.loads(line) for line in handle]
         writes = {(e["objectRef"].get("resource"), e["objectRef"].get("subresource", ""))
-                  for e in events if e["user"]["username"] == SERVICE_ACCOUNT_USER
-                  and e["verb"] in ("create", "update", "patch") and e.get("objectRef")
+                  for e in self.cluster.requests_by(SERVICE_ACCOUNT_USER)
+                  if e["verb"] in ("create", "update", "patch") and e.get("objectRef")
                   and 200 <= e.get("responseStatus", {}).get("code", 0) < 300}
         for write in (("leases", ""), ("mutatingwebhookconfigurations", ""),
                       ("secrets", ""), ("proxypolicies", "status")):
