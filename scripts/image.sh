@@ -16,7 +16,8 @@
 # No image registry is reachable here, so the base (debian:bookworm-slim for everyone else)
 # is made with `debootstrap --variant=minbase bookworm`, slimmed the way Debian's official
 # images are (no docs but copyright files, no man pages, no locales), cached under
-# ~/.cache/agentproxy/images (AGENTPROXY_IMAGE_CACHE) and imported into podman. Installs
+# ~/.cache/agentproxy/images (AGENTPROXY_IMAGE_CACHE, or AGENTPROXY_CACHE/images) and imported
+# into podman. Installs
 # podman, runc, uidmap, fuse-overlayfs and debootstrap when they are missing (needs root).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -108,7 +109,11 @@ fi
 suite=bookworm variant=minbase recipe=2
 arch=$(dpkg --print-architecture)
 mirror=${AGENTPROXY_DEBIAN_MIRROR:-http://deb.debian.org/debian}
-cache=${AGENTPROXY_IMAGE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/agentproxy/images}
+# The user's own home, not $HOME: the demo and the tests give kubectl and helm a HOME of
+# their own, and the base must outlive them.
+user_home=$(getent passwd "$(id -u)" | cut -d: -f6)
+cache_root=${AGENTPROXY_CACHE:-${XDG_CACHE_HOME:-${user_home:-$HOME}/.cache}/agentproxy}
+cache=${AGENTPROXY_IMAGE_CACHE:-$cache_root/images}
 key=debian-$suite-$variant-slim-$arch-r$recipe
 tarball=$cache/$key/rootfs.tar
 base_image=localhost/agentproxy-base:$suite-slim-r$recipe

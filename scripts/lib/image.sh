@@ -105,28 +105,34 @@ stop_operator_image() {
 # token (kubectl create token). From the image, the operator takes the in-cluster config path
 # (start_operator_image); as a local process (ROOT/build/bin/agentproxy) a kubeconfig with the
 # same token, so that it has the same rights either way. AGENTPROXY_OPERATOR=image or process
-# forces one (image then fails when podman does not work). When the image is missing,
-# scripts/image.sh --runtime-only builds it (about 3 minutes when the Debian base is not
-# cached yet, seconds after). Prints which it chose; sets OPERATOR_MODE (image or process).
+# forces one (image then fails when podman does not work). The image is first brought up to
+# date with ROOT/build/bin/agentproxy (scripts/image.sh --runtime-only: a second or two, about
+# 2 to 3 minutes when the Debian base is not cached yet). Prints which it chose; sets
+# OPERATOR_MODE (image or process).
 start_operator() {
   local root=$1 name=$2 server=$3 ca=$4 token=$5
   shift 5
   local why=""
   OPERATOR_NAME=$name OPERATOR_MODE=${AGENTPROXY_OPERATOR:-}
   if [[ -z $OPERATOR_MODE ]]; then
-    if ! image_podman_works; then
-      why="podman does not run containers here"
-    elif ! image_exists && ! [[ -x $root/build/bin/agentproxy ]]; then
-      why="no image and no binary to build it around"
-    fi
+    image_podman_works || why="podman does not run containers here"
     OPERATOR_MODE=$([[ -z $why ]] && echo image || echo process)
   fi
   case $OPERATOR_MODE in
     image)
-      if ! image_exists; then
-        echo "    building the image: scripts/image.sh --runtime-only"
-        "$root/scripts/image.sh" --runtime-only --tag "$AGENTPROXY_IMAGE" | sed 's/^/    /'
+      # The image around the binary just built: its summary lines shown, the rest logged.
+      local log
+      log=$(mktemp /tmp/agentproxy-image-build.XXXXXX)
+      echo "    \$ scripts/image.sh --runtime-only   # $AGENTPROXY_IMAGE around the binary"
+      if ! "$root/scripts/image.sh" --runtime-only --tag "$AGENTPROXY_IMAGE" 2>&1 | tee "$log" |
+        grep --line-buffered -E '^image: .*(making|still|base made|built|size)' |
+        sed 's/^/    /'; then
+        echo "scripts/image.sh failed:" >&2
+        tail -30 "$log" >&2
+        rm -f "$log"
+        return 1
       fi
+      rm -f "$log"
       local hostport=${server#https://}
       hostport=${hostport%%/*}
       echo "    the operator runs from the image $AGENTPROXY_IMAGE (podman, as the chart's pod:" \
