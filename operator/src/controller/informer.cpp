@@ -61,6 +61,22 @@ nlohmann::json Informer::withoutBookkeeping(const nlohmann::json& object) {
   return out;
 }
 
+nlohmann::json Informer::podEssentials(const nlohmann::json& pod) {
+  nlohmann::json metadata = nlohmann::json::object();
+  if (auto m = pod.find("metadata"); m != pod.end() && m->is_object()) {
+    for (const char* key : {"name", "namespace", "uid", "resourceVersion", "labels", "annotations",
+                            "ownerReferences"}) {
+      if (auto it = m->find(key); it != m->end()) metadata[key] = *it;
+    }
+  }
+  nlohmann::json out = withoutBookkeeping({{"metadata", std::move(metadata)}});
+  auto hostNetwork = pod.value("/spec/hostNetwork"_json_pointer, nlohmann::json());
+  if (hostNetwork.is_boolean()) out["spec"] = {{"hostNetwork", hostNetwork}};
+  auto phase = pod.value("/status/phase"_json_pointer, nlohmann::json());
+  if (phase.is_string()) out["status"] = {{"phase", phase}};
+  return out;
+}
+
 nlohmann::json Informer::kept(const nlohmann::json& object) const {
   return trim_ ? trim_(object) : object;
 }

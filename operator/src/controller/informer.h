@@ -42,6 +42,9 @@ class Informer {
   // never reads, which can be larger than the object: metadata.managedFields and kubectl's
   // last-applied-configuration annotation (a copy of the whole object as applied).
   static nlohmann::json withoutBookkeeping(const nlohmann::json& object);
+  // Of a pod, what the controller reads: name, namespace, uid, resourceVersion, labels,
+  // annotations, owners, spec.hostNetwork and status.phase.
+  static nlohmann::json podEssentials(const nlohmann::json& pod);
 
   Informer(kube::Client& client, kube::ResourceType type, Handlers handlers, runtime::Logger& log,
            Trim trim = {});

@@ -42,22 +42,6 @@ bool refersTo(const policy::ProxyPolicy& p, bool secret, const std::string& ns,
 }
 
 // What the pod cache keeps: what selection and counting read, not the pod's whole spec.
-nlohmann::json podEssentials(const nlohmann::json& pod) {
-  nlohmann::json metadata = nlohmann::json::object();
-  if (auto m = pod.find("metadata"); m != pod.end() && m->is_object()) {
-    for (const char* key : {"name", "namespace", "uid", "resourceVersion", "labels", "annotations",
-                            "ownerReferences"}) {
-      if (auto it = m->find(key); it != m->end()) metadata[key] = *it;
-    }
-  }
-  nlohmann::json out = Informer::withoutBookkeeping({{"metadata", std::move(metadata)}});
-  auto hostNetwork = pod.value("/spec/hostNetwork"_json_pointer, nlohmann::json());
-  if (hostNetwork.is_boolean()) out["spec"] = {{"hostNetwork", hostNetwork}};
-  auto phase = pod.value("/status/phase"_json_pointer, nlohmann::json());
-  if (phase.is_string()) out["status"] = {{"phase", phase}};
-  return out;
-}
-
 // One of the copies a policy keeps (not, say, the webhook's own certificate Secret).
 bool isCopy(const nlohmann::json& object) {
   return object.value("/metadata/labels"_json_pointer, nlohmann::json::object())
@@ -120,7 +104,7 @@ struct PolicyController::State : InjectionWorld {
         pods(c, kube::resources::pods(),
              {[this](const nlohmann::json& o) { podChanged(o); },
               [this](const nlohmann::json& o) { podChanged(o); }},
-             l, podEssentials) {}
+             l, Informer::podEssentials) {}
 
   probe::ProbeReport timedProbe(const probe::ProbeRequest& request) {
     auto start = std::chrono::steady_clock::now();
