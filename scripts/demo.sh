@@ -11,6 +11,7 @@ cd "$root"
 scripts/setup.sh
 scripts/build.sh >/dev/null
 source scripts/lib/lab.sh
+source scripts/lib/image.sh
 
 echo "==> starting the lab: a TLS gRPC server (the management plane), an nginx ingress,"
 echo "    tinyproxy, Squid 5.7 (plain, denying, SSL bump, bump+splice), mitmproxy"
@@ -53,7 +54,7 @@ echo
 echo "==> a real control plane: kube-apiserver, etcd and kube-controller-manager v1.36.3, built"
 echo "    from their Go modules (scripts/cluster.sh; no scheduler or kubelet: pods stay Pending)"
 CLUSTER_DIR=$(mktemp -d /tmp/agentproxy-demo.XXXXXX)
-trap 'stop_pid "${OPERATOR_PID:-}"; scripts/cluster.sh down "$CLUSTER_DIR/cluster" >/dev/null 2>&1 || true; rm -rf "$CLUSTER_DIR"; stop_lab' EXIT
+trap 'stop_operator; scripts/cluster.sh down "$CLUSTER_DIR/cluster" >/dev/null 2>&1 || true; rm -rf "$CLUSTER_DIR"; stop_lab' EXIT
 export KUBECONFIG
 KUBECONFIG=$(scripts/cluster.sh up "$CLUSTER_DIR/cluster" --owner $$ 2> >(sed -u 's/^/    /' >&2) | tail -1)
 export HOME=$CLUSTER_DIR/home  # kubectl's and helm's caches: one per run
@@ -61,8 +62,9 @@ mkdir -p "$HOME"
 PATH=$(cat "$CLUSTER_DIR/cluster/bin"):$PATH  # the kubectl of the same build
 webhook_port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 echo
-echo "==> the operator: helm install; then \`agentproxy run\` as a local process in place of its"
-echo "    Deployment, with the chart's ServiceAccount token, the webhook served at a local URL"
+echo "==> the operator: helm install; then \`agentproxy run\` in place of its Deployment's pods (from"
+echo "    the image when podman works here), with the chart's ServiceAccount token, the webhook"
+echo "    served at a local URL"
 echo "    \$ helm install agentproxy charts/agentproxy -n agentproxy-system --create-namespace \\"
 echo "        --set webhook.url=https://127.0.0.1:$webhook_port/mutate-v1-pod"
 helm install agentproxy charts/agentproxy -n agentproxy-system --create-namespace --wait=false \
@@ -70,35 +72,21 @@ helm install agentproxy charts/agentproxy -n agentproxy-system --create-namespac
   | sed -n '1,/^NOTES/p' | grep -v '^NOTES' | sed 's/^/    /'
 # What the kubelet would mount into the operator's pod: a TokenRequest token of its
 # ServiceAccount. Every call the operator makes is authorised by the chart's RBAC.
-operator_kubeconfig=$CLUSTER_DIR/operator.kubeconfig
-token=$(kubectl -n agentproxy-system create token agentproxy --duration=2h)
-/usr/bin/python3 - "$operator_kubeconfig" "$token" <<'PY'
-import json, os, subprocess, sys
-path, token = sys.argv[1:]
-server = subprocess.check_output(["kubectl", "config", "view", "--minify", "-o",
-                                  "jsonpath={.clusters[0].cluster.server}"], text=True)
-ca = subprocess.check_output(["kubectl", "config", "view", "--minify", "-o",
-                              "jsonpath={.clusters[0].cluster.certificate-authority}"], text=True)
-user = "system:serviceaccount:agentproxy-system:agentproxy"
-config = {"apiVersion": "v1", "kind": "Config",
-          "clusters": [{"name": "local", "cluster": {"server": server, "certificate-authority": ca}}],
-          "users": [{"name": user, "user": {"token": token}}],
-          "contexts": [{"name": "local", "context": {"cluster": "local", "user": user}}],
-          "current-context": "local"}
-with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as handle:
-    json.dump(config, handle)
-PY
+kubectl -n agentproxy-system create token agentproxy --duration=2h >"$CLUSTER_DIR/operator.token"
+server=$(kubectl config view --minify -o jsonpath='{.clusters[0].cluster.server}')
 echo "    \$ kubectl auth can-i get secrets --as=system:serviceaccount:agentproxy-system:agentproxy -n default"
 kubectl auth can-i get secrets --as=system:serviceaccount:agentproxy-system:agentproxy -n default \
   | sed 's/^/    /' || true
 mapfile -t operator_args < <(kubectl -n agentproxy-system get deployment agentproxy \
   -o jsonpath='{range .spec.template.spec.containers[0].args[*]}{@}{"\n"}{end}' \
   | grep -v -e '^--metrics-addr' -e '^--health-addr' -e '^--webhook-addr')
-POD_NAMESPACE=agentproxy-system POD_NAME=agentproxy-local "$agentproxy" run \
-  --kubeconfig "$operator_kubeconfig" "${operator_args[@]}" \
-  --metrics-addr 0 --health-addr 0 --webhook-addr "127.0.0.1:$webhook_port" \
-  >"$CLUSTER_DIR/operator.log" 2>&1 &
-OPERATOR_PID=$!
+health_port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+# From the image when podman works here (as the chart's pod: uid 65532, read-only root, no
+# capabilities, the token mounted where a pod has it), else as a local process; it says which.
+start_operator "$root" agentproxy-local "$server" "$CLUSTER_DIR/cluster/ca.crt" \
+  "$CLUSTER_DIR/operator.token" "${operator_args[@]}" --metrics-addr 0 \
+  --health-addr "127.0.0.1:$health_port" --webhook-addr "127.0.0.1:$webhook_port"
+operator_wait_ready "$health_port" 90 | sed 's/^/    the operator is /'
 printf '    waiting for the operator to lead and write the webhook caBundle'
 for _ in $(seq 300); do
   [[ -n $(kubectl get mutatingwebhookconfiguration agentproxy \

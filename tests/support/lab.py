@@ -2,6 +2,7 @@
 gRPC server on 127.0.0.1 (tests/fixtures), its LAB_* addresses as a dict; stopped by PID."""
 import ctypes
 import os
+import shutil
 import signal
 import subprocess
 import tempfile
@@ -40,3 +41,4 @@ class ProxyLab:
             self.process.wait()
         self.process.stdout.close()
         self.process.stderr.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
