@@ -128,14 +128,14 @@ class Cluster:
 
     # -- raw API as the admin ------------------------------------------------------------
     def request(self, method, path, body=None, content_type="application/json",
-                accept="application/json", headers=None, timeout=30):
+                accept="application/json", headers=None, timeout=30, client_certificate=True):
         """Returns (status code, decoded body, headers)."""
         all_headers = {"Accept": accept, **(headers or {})}
         data = None
         if body is not None:
             data = body if isinstance(body, (bytes, str)) else json.dumps(body)
             all_headers["Content-Type"] = content_type
-        connection = self.connection(timeout)
+        connection = self.connection(timeout, client_certificate)
         try:
             connection.request(method, path, body=data, headers=all_headers)
             response = connection.getresponse()
@@ -148,9 +148,12 @@ class Cluster:
             decoded = raw.decode(errors="replace")
         return response.status, decoded, dict(response.getheaders())
 
-    def connection(self, timeout=30):
-        """A kept-alive HTTPS connection as the admin (client certificate)."""
-        return http.client.HTTPSConnection("127.0.0.1", self.port, context=self.context,
+    def connection(self, timeout=30, client_certificate=True):
+        """A kept-alive HTTPS connection, as the admin (its client certificate) unless
+        client_certificate is false (then a request authenticates with its own header)."""
+        context = self.context if client_certificate else ssl.create_default_context(
+            cafile=self.ca_file)
+        return http.client.HTTPSConnection("127.0.0.1", self.port, context=context,
                                            timeout=timeout)
 
     def watch(self, path, timeout=60):

@@ -113,6 +113,13 @@ class Operator:
                 return float(line.rsplit(" ", 1)[1])
         return None
 
+    def pause(self):
+        """SIGSTOP: the process stands still, its connections stay open."""
+        self.process.send_signal(signal.SIGSTOP)
+
+    def resume(self):
+        self.process.send_signal(signal.SIGCONT)
+
     def log(self):
         with open(self.log_path, encoding="utf-8", errors="replace") as handle:
             return handle.read()
