@@ -138,19 +138,24 @@ class StatusWatch:
     """Watches the policies; records when each first has status.classification."""
 
     def __init__(self, server, names):
-        listed = server.ok("GET", POLICIES)
+        self.server = server
         self.expected = set(names)
         self.done_at = {}
         self.classes = collections.Counter()
         self.odd = {}   # classification other than Supported -> one example
         self.all_done = threading.Event()
+        self.rewatches = []   # why the watch had to be opened again (printed with the result)
+        self.events = self._list_and_watch()
+        threading.Thread(target=self._run, daemon=True).start()
+
+    def _list_and_watch(self):
+        listed = self.server.ok("GET", POLICIES)
         now = time.monotonic()
         for item in listed["items"]:
             self._see(item, now)
         rv = listed["metadata"]["resourceVersion"]
-        self.events = server.watch(f"{POLICIES}?watch=1&resourceVersion={rv}"
-                                   "&allowWatchBookmarks=true", timeout=120)
-        threading.Thread(target=self._run, daemon=True).start()
+        return self.server.watch(f"{POLICIES}?watch=1&resourceVersion={rv}"
+                                 "&allowWatchBookmarks=true", timeout=120)
 
     def _see(self, item, now):
         name = item["metadata"]["name"]
@@ -166,11 +171,25 @@ class StatusWatch:
                 self.all_done.set()
 
     def _run(self):
-        for event in self.events:
-            if event["type"] in ("ADDED", "MODIFIED"):
-                self._see(event["object"], time.monotonic())
-            if self.all_done.is_set():
-                return
+        # A watch that ends or breaks (the server under load, a 410 on a stale version) is
+        # opened again from a fresh list, as an informer would, so no status is missed.
+        while not self.all_done.is_set():
+            try:
+                for event in self.events:
+                    if event["type"] in ("ADDED", "MODIFIED"):
+                        self._see(event["object"], time.monotonic())
+                    elif event["type"] == "ERROR":
+                        raise RuntimeError(str(event.get("object"))[:120])
+                    if self.all_done.is_set():
+                        return
+                self.rewatches.append("the stream ended")
+            except Exception as e:  # noqa: BLE001 (any break of the stream means re-watch)
+                self.rewatches.append(f"{type(e).__name__}: {e}"[:160])
+            try:
+                self.events = self._list_and_watch()
+            except Exception as e:  # noqa: BLE001
+                self.rewatches.append(f"re-list failed: {e}"[:160])
+                time.sleep(1)
 
     def wait(self, start, limit=300, server=None, operator=None):
         if not self.all_done.wait(limit):
@@ -272,6 +291,9 @@ def report_operator(metrics, synced, watch):
     if probes:
         print(f"    operator: {sync}{probes:.0f} probes, {1000 * probe_seconds / probes:6.1f} ms "
               f"each on average (16 at once); classified {classes}")
+    if watch.rewatches:
+        print(f"    (the benchmark's own watch was opened again {len(watch.rewatches)} times: "
+              f"{'; '.join(watch.rewatches[:3])})")
     if args.trusted:
         for classification, example in watch.odd.items():
             print(f"      e.g. {classification}: {example}")
