@@ -13,6 +13,8 @@
 #include <sstream>
 
 #include "lab.h"
+#include "probe/safe_text.h"
+#include "proxies.h"
 #include "probe/pem.h"
 #include "probe/prober.h"
 
@@ -262,6 +264,25 @@ TEST_F(ProbeThroughProxies, SeveralTargetsInOneCallAreClassifiedEach) {
   EXPECT_EQ(report.targets[2].classification, Classification::Supported);
   EXPECT_EQ(report.classification, Classification::Unsupported);
   EXPECT_EQ(report.targets[1].address, lab_->downTarget().address());
+}
+
+// ---- any bytes from a proxy, interception judged by name, failures in plain words ----
+
+TEST_F(ProbeThroughProxies, AProxyAnsweringInLatin1WithControlCharactersStillMakesAReport) {
+  testing::ScriptedProxy latin1(
+      "HTTP/1.1 403 Acc\xE8s interdit\x1b[0m\r\nServer: Proxy\xAE 2000\r\n"
+      "X-Squid-Error: ERR_\xFF\x07\r\nVia: 1.1 caf\xE9\r\n\r\n");
+  auto report = runProbe(request(latin1.url(), grpcTarget()));
+  ASSERT_EQ(report.targets.size(), 1u);
+  const auto& t = report.targets[0];
+  EXPECT_EQ(t.tunnel, TunnelState::Refused);
+  EXPECT_EQ(t.connectStatus, 403);
+  EXPECT_THAT(t.message, HasSubstr("Acc\xC3\xA8s interdit"));  // the Latin-1 è, as UTF-8
+  EXPECT_THAT(t.message, Not(HasSubstr("\x1b")));
+  std::string json;
+  ASSERT_NO_THROW(json = toJson(report));
+  EXPECT_NO_THROW(nlohmann::json::parse(json));
+  EXPECT_NO_THROW(toText(report));
 }
 
 // ---- the command line, as a user runs it ----
