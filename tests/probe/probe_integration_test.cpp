@@ -183,7 +183,7 @@ TEST_F(ProbeThroughProxies, ClosedProxyPortIsProxyUnreachableFast) {
   auto start = std::chrono::steady_clock::now();
   auto t = probeOne(request(lab_->closedProxy().url(), grpcTarget()));
   EXPECT_EQ(t.tunnel, TunnelState::ProxyUnreachable);
-  EXPECT_THAT(t.message, HasSubstr("Connection refused"));
+  EXPECT_THAT(t.message, HasSubstr("connection refused by 127.0.0.1:"));
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(2));
 }
 
@@ -283,6 +283,63 @@ TEST_F(ProbeThroughProxies, AProxyAnsweringInLatin1WithControlCharactersStillMak
   ASSERT_NO_THROW(json = toJson(report));
   EXPECT_NO_THROW(nlohmann::json::parse(json));
   EXPECT_NO_THROW(toText(report));
+}
+
+TEST_F(ProbeThroughProxies, AValidCertificateForAnotherNameIsInterception) {
+  // The lab's gRPC server has a certificate from the target CA, for mgmt.test: through a plain
+  // tunnel, asked for another name, the chain verifies but the name does not.
+  auto r = request(lab_->tinyproxy().url(), grpcTarget());
+  r.targets[0].serverName = "other.mgmt.test";
+  auto t = probeOne(r);
+  EXPECT_EQ(t.tunnel, TunnelState::Established);
+  EXPECT_TRUE(t.tlsIntercepted);
+  EXPECT_TRUE(t.certificateForOtherName);
+  EXPECT_EQ(t.classification, Classification::Unsupported) << t.message;
+  EXPECT_EQ(t.reason, "CertificateNameMismatch") << t.message;
+  EXPECT_THAT(t.message, HasSubstr("not other.mgmt.test"));
+  EXPECT_THAT(t.message, HasSubstr("mgmt.test"));
+}
+
+TEST_F(ProbeThroughProxies, FailuresAreInPlainWords) {
+  // Nothing listens at the proxy's port.
+  auto refused = probeOne(request(lab_->closedProxy().url(), grpcTarget()));
+  EXPECT_THAT(refused.message,
+              HasSubstr("connection refused by 127.0.0.1:" +
+                        std::to_string(lab_->closedProxy().port())));
+
+  // The target accepts the tunnel, then closes during the TLS handshake.
+  testing::ScriptedProxy closing("");
+  auto closed = probeOne(request(lab_->tinyproxy().url(), closing.address()));
+  EXPECT_EQ(closed.reason, "TLSHandshakeFailed") << closed.message;
+  EXPECT_THAT(closed.message,
+              HasSubstr("the other side closed the connection during the TLS handshake"));
+
+  // The target answers TLS with plain HTTP.
+  testing::ScriptedProxy plainHttp("HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n");
+  auto notTls = probeOne(request(lab_->tinyproxy().url(), plainHttp.address()));
+  EXPECT_EQ(notTls.reason, "TLSHandshakeFailed") << notTls.message;
+  EXPECT_THAT(notTls.message, HasSubstr("does not speak TLS on this port"));
+
+  // An interceptor whose CA nobody gave: the certificate's problem is named, with its issuer.
+  auto bumped = probeOne(request(lab_->squidBump().url(), grpcTarget()));
+  EXPECT_THAT(bumped.certificateProblem, HasSubstr("certificate signed by an unknown authority ("));
+  EXPECT_THAT(bumped.certificateProblem, HasSubstr(bumped.interceptorIssuer));
+
+  // An https:// proxy whose certificate nobody trusts.
+  auto proxyTls = probeOne(request(lab_->squidHttps().url(), grpcTarget()));
+  EXPECT_THAT(proxyTls.message, HasSubstr("certificate signed by an unknown authority"));
+
+  // gRPC through Squid's bump: what the missing ALPN means.
+  auto noAlpn = probeOne(request(lab_->squidBump().url(), grpcTarget(),
+                                 lab_->squidBump().bumpCaPem()));
+  EXPECT_THAT(noAlpn.message, HasSubstr("gRPC needs HTTP/2"));
+
+  // No message carries an OpenSSL error number ("error:0A000126:") or a bare errno.
+  for (const auto* t : {&refused, &closed, &notTls, &bumped, &proxyTls, &noAlpn}) {
+    EXPECT_THAT(t->message, Not(HasSubstr("error:"))) << t->message;
+    EXPECT_THAT(t->message, Not(HasSubstr("SSL routines"))) << t->message;
+    EXPECT_THAT(t->message, Not(HasSubstr("errno"))) << t->message;
+  }
 }
 
 // ---- the command line, as a user runs it ----

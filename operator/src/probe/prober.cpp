@@ -275,11 +275,17 @@ class TargetProber {
       report.timings.tlsMs = elapsedMs(start);
       report.tlsHandshakeDone = true;
       report.alpn = tls.alpn();
-      report.tlsIntercepted = !tls.verifies(target.targetRootsPem, "");
+      // Judged as the agents judge it: the chain and the server name. A valid chain for
+      // another name is what an interceptor that forges certificates from a real CA, or one
+      // that answers with its own site's certificate, presents.
+      std::string problem;
+      report.tlsIntercepted = !tls.verifies(target.targetRootsPem, name, &problem);
       if (report.tlsIntercepted) {
+        report.certificateProblem = safeText(problem);
+        report.certificateForOtherName = tls.verifies(target.targetRootsPem, "");
         report.interceptorIssuer = safeText(tls.topIssuer());
         report.interceptorTrusted =
-            !request_.trustPem.empty() && tls.verifies(request_.trustPem, "");
+            !request_.trustPem.empty() && tls.verifies(request_.trustPem, name);
         if (report.proxyServer.empty()) report.proxyServer = opener_.fingerprintProxy(deadline);
       }
     } catch (const TimeoutError& e) {
