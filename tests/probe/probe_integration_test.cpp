@@ -349,11 +349,13 @@ struct CommandResult {
   std::string out, err;
 };
 
-CommandResult runAgentproxy(const std::vector<std::string>& args) {
+CommandResult runAgentproxy(const std::vector<std::string>& args,
+                            const std::string& environment = "") {
   const char* bin = std::getenv("AGENTPROXY_BIN");
   EXPECT_NE(bin, nullptr) << "AGENTPROXY_BIN is set by CTest";
   std::string errFile = ::testing::TempDir() + "agentproxy-stderr-" + std::to_string(::getpid());
-  std::string command = bin ? bin : "agentproxy";
+  std::string command = "env -u HTTPS_PROXY -u https_proxy " + environment + " " +
+                        (bin ? bin : "agentproxy");
   for (const auto& a : args) command += " '" + a + "'";
   command += " 2>" + errFile;
   CommandResult result;
@@ -409,6 +411,37 @@ TEST_F(ProbeThroughProxies, CommandLineNeverPrintsThePassword) {
       EXPECT_THAT(r.out, HasSubstr("http://***@" + hostPort));
     }
   }
+}
+
+TEST_F(ProbeThroughProxies, CommandLineTakesCredentialsFromAFileOrHttpsProxy) {
+  const auto& creds = lab_->tinyproxyCredentials();
+  const std::string hostPort = "127.0.0.1:" + std::to_string(lab_->tinyproxyAuth().port());
+  const std::vector<std::string> target = {"--target", grpcTarget(), "--server-name",
+                                           "mgmt.test", "--target-ca",
+                                           lab_->targetCaFile().string()};
+  auto file = lab_->dir() / "proxy-credentials";
+  std::ofstream(file) << "username=" << creds.user << "\npassword=" << creds.password << "\n";
+  std::vector<std::string> args = {"probe", "--proxy", "http://" + hostPort,
+                                   "--proxy-credentials-file", file.string()};
+  args.insert(args.end(), target.begin(), target.end());
+  auto fromFile = runAgentproxy(args);
+  EXPECT_EQ(fromFile.exitCode, 0) << fromFile.out << fromFile.err;
+  EXPECT_THAT(fromFile.out + fromFile.err, Not(HasSubstr(creds.password)));
+
+  args = {"probe"};
+  args.insert(args.end(), target.begin(), target.end());
+  auto fromEnv = runAgentproxy(
+      args, "HTTPS_PROXY='http://" + creds.user + ":" + creds.password + "@" + hostPort + "'");
+  EXPECT_EQ(fromEnv.exitCode, 0) << fromEnv.out << fromEnv.err;
+  EXPECT_THAT(fromEnv.out + fromEnv.err, Not(HasSubstr(creds.password)));
+  EXPECT_THAT(fromEnv.out, HasSubstr("http://***@" + hostPort));
+
+  // The password typed on the command line works, and the probe says where else to put it.
+  args = {"probe", "--proxy", "http://" + creds.user + ":" + creds.password + "@" + hostPort};
+  args.insert(args.end(), target.begin(), target.end());
+  auto typed = runAgentproxy(args);
+  EXPECT_EQ(typed.exitCode, 0) << typed.out << typed.err;
+  EXPECT_THAT(typed.err, HasSubstr("--proxy-credentials-file"));
 }
 
 TEST_F(ProbeThroughProxies, CommandLineUsageErrorsExit64WithOneLine) {
