@@ -8,9 +8,12 @@ build_packages=(
   g++ cmake ninja-build ccache pkg-config git ca-certificates
   libssl-dev libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
   nlohmann-json3-dev libgtest-dev libgmock-dev libcpprest-dev libboost-dev libyaml-cpp-dev libsimdjson-dev
+  libc-ares-dev
 )
 # The proxy lab the tests, the demo and the benchmarks run on 127.0.0.1.
 lab_packages=(squid-openssl tinyproxy nginx mitmproxy openssl curl python3)
+# bench/fuzz.sh: clang with libFuzzer and the sanitizer runtimes, llvm-symbolizer for the stacks.
+lab_packages+=(clang-14 libclang-rt-14-dev llvm-14)
 # The agents' runtime matrix (tests/agents): network namespaces, the Python agent's grpcio (C-core)
 # and Maven for the Java agent (Go, the JDK and Node come with this machine kind).
 lab_packages+=(iproute2 python3-grpcio maven)

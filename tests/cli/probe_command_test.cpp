@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <sstream>
 
 namespace agentproxy::cli {
@@ -98,6 +99,108 @@ TEST(ProbeCommand, FlagsParseIntoTheRequest) {
   EXPECT_EQ(request.targets[1].address.host, "::1");
   EXPECT_EQ(request.targets[1].serverName, "mgmt.example");
   EXPECT_EQ(request.targets[0].websocketPath, "/v1/ws");
+}
+
+// ---- credentials outside the command line (ps and shell history show the command line) ----
+
+ProbeEnvironment environment(std::map<std::string, std::string> vars) {
+  return {[vars](const std::string& name) -> std::optional<std::string> {
+    auto it = vars.find(name);
+    if (it == vars.end()) return std::nullopt;
+    return it->second;
+  }};
+}
+
+TEST(ProbeCredentials, TheProxyAndItsCredentialsComeFromHttpsProxy) {
+  bool json = false;
+  auto request = parseProbeFlags({"--target", "a.example:443"}, json,
+                                 environment({{"HTTPS_PROXY", "http://agent:p%40ss@proxy:3128"},
+                                              {"https_proxy", "http://other:1"}}));
+  EXPECT_EQ(request.proxy.host, "proxy");
+  EXPECT_EQ(request.proxy.username, "agent");
+  EXPECT_EQ(request.proxy.password, "p@ss");
+  auto lower = parseProbeFlags({"--target", "a.example:443"}, json,
+                               environment({{"https_proxy", "http://u:pw@lower:8080"}}));
+  EXPECT_EQ(lower.proxy.host, "lower");
+  EXPECT_EQ(lower.proxy.password, "pw");
+  // --proxy wins over the environment.
+  auto flag = parseProbeFlags({"--proxy", "http://flag:3128", "--target", "a.example:443"}, json,
+                              environment({{"HTTPS_PROXY", "http://env:3128"}}));
+  EXPECT_EQ(flag.proxy.host, "flag");
+}
+
+TEST(ProbeCredentials, ABadHttpsProxyIsNamedWithoutThePassword) {
+  bool json = false;
+  try {
+    parseProbeFlags({"--target", "a:443"}, json,
+                    environment({{"HTTPS_PROXY", "http://agent:hunter2@proxy:99999"}}));
+    FAIL() << "a bad HTTPS_PROXY must be a usage error";
+  } catch (const probe::InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("$HTTPS_PROXY"), std::string::npos) << e.what();
+    EXPECT_EQ(std::string(e.what()).find("hunter2"), std::string::npos) << e.what();
+  }
+}
+
+TEST(ProbeCredentials, FromAFileOfUsernameAndPasswordLines) {
+  auto file = writeTemp("creds", "# proxy account\nusername=svc-agent\npassword=s3cr=t:@/x\n");
+  bool json = false;
+  std::vector<std::string> notices;
+  auto request = parseProbeFlags({"--proxy", "http://proxy:3128", "--target", "a:443",
+                                  "--proxy-credentials-file", file},
+                                 json, environment({}), &notices);
+  EXPECT_EQ(request.proxy.username, "svc-agent");
+  EXPECT_EQ(request.proxy.password, "s3cr=t:@/x");
+  EXPECT_TRUE(notices.empty());
+  std::remove(file.c_str());
+}
+
+TEST(ProbeCredentials, FromADirectoryAsAMountedSecret) {
+  auto dir = std::filesystem::temp_directory_path() /
+             ("agentproxy-cli-test-secret-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  std::ofstream(dir / "username") << "agent\n";
+  std::ofstream(dir / "password") << "from-a-secret";
+  bool json = false;
+  auto request = parseProbeFlags({"--proxy", "http://proxy:3128", "--target", "a:443",
+                                  "--proxy-credentials-file", dir.string()},
+                                 json, environment({}));
+  EXPECT_EQ(request.proxy.username, "agent");
+  EXPECT_EQ(request.proxy.password, "from-a-secret");
+  std::filesystem::remove_all(dir);
+}
+
+TEST(ProbeCredentials, BadCredentialFilesAreUsageErrorsThatNeverQuoteTheFile) {
+  auto noPassword = writeTemp("nopass", "username=agent\n");
+  expectUsageError({"--proxy", "http://p:3128", "--target", "a:1", "--proxy-credentials-file",
+                    noPassword},
+                   "needs a username= and a password= line");
+  auto bare = writeTemp("bare", "agent:hunter2\n");
+  auto o = run({"--proxy", "http://p:3128", "--target", "a:1", "--proxy-credentials-file", bare});
+  EXPECT_EQ(o.code, kExitUsage);
+  EXPECT_NE(o.err.find("line 1 is not username=... or password=..."), std::string::npos) << o.err;
+  EXPECT_EQ(o.err.find("hunter2"), std::string::npos) << o.err;
+  expectUsageError({"--proxy", "http://p:3128", "--target", "a:1", "--proxy-credentials-file",
+                    "/nonexistent/creds"},
+                   "cannot read --proxy-credentials-file /nonexistent/creds");
+  auto good = writeTemp("good", "username=a\npassword=b\n");
+  expectUsageError({"--proxy", "http://u:hunter2@p:3128", "--target", "a:1",
+                    "--proxy-credentials-file", good},
+                   "credentials are given twice");
+  for (const auto& f : {noPassword, bare, good}) std::remove(f.c_str());
+}
+
+TEST(ProbeCredentials, APasswordOnTheCommandLineGetsANote) {
+  bool json = false;
+  std::vector<std::string> notices;
+  parseProbeFlags({"--proxy", "http://u:hunter2@p:3128", "--target", "a:1"}, json,
+                  environment({}), &notices);
+  ASSERT_EQ(notices.size(), 1u);
+  EXPECT_NE(notices[0].find("--proxy-credentials-file"), std::string::npos);
+  EXPECT_EQ(notices[0].find("hunter2"), std::string::npos);
+  notices.clear();
+  parseProbeFlags({"--target", "a:1"}, json, environment({{"HTTPS_PROXY", "http://u:pw@p:3128"}}),
+                  &notices);
+  EXPECT_TRUE(notices.empty());
 }
 
 }  // namespace

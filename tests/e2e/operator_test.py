@@ -10,7 +10,9 @@ process with the Deployment's arguments.
 import json
 import os
 import signal
+import socket
 import sys
+import threading
 import time
 import unittest
 import urllib.request
@@ -36,6 +38,45 @@ def policy_yaml(name, proxy, target, trust_configmap=None, credentials=None):
               "      serverCA: {configMapRef: {namespace: agentproxy-system, name: mgmt-ca,"
               " key: ca.crt}}"]
     return "\n".join(lines) + "\n"
+
+
+class ScriptedProxy:
+    """A proxy on 127.0.0.1 that answers every CONNECT with fixed bytes and closes: here, one
+    that speaks Latin-1 and sends control characters, as old appliances do. A thread of this
+    process, stopped by stop()."""
+
+    def __init__(self, answer):
+        self.answer = answer
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.sock.settimeout(0.2)
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        self.connections = 0
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self):
+        while not self.stopping.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except (socket.timeout, OSError):
+                continue
+            with conn:
+                conn.settimeout(5)
+                try:
+                    if conn.recv(4096):
+                        self.connections += 1
+                        conn.sendall(self.answer)
+                except OSError:
+                    pass
+
+    def stop(self):
+        self.stopping.set()
+        self.thread.join()
+        self.sock.close()
 
 
 class OperatorTestCase(unittest.TestCase):
@@ -107,6 +148,31 @@ class ControllerTest(OperatorTestCase):
             self.assertRegex(c["reason"], r"^[A-Z][A-Za-z0-9]*$")
         table = self.server.kubectl("get", "proxypolicies", "plain").stdout
         self.assertIn("Supported", table)
+
+    def test_a_proxy_answering_in_latin1_with_control_characters_still_gets_a_status(self):
+        # Before the probe made a proxy's text safe, the invalid UTF-8 made every status write
+        # and Event of this policy throw: its status stayed empty for good.
+        proxy = ScriptedProxy(b"HTTP/1.1 403 Acc\xe8s interdit\x1b[0m\x07\r\n"
+                              b"Server: Proxy\xae 2000\r\nX-Squid-Error: ERR_\xff\xfe\r\n"
+                              b"Via: 1.1 caf\xe9\r\n\r\n")
+        try:
+            self.apply(policy_yaml("latin1", proxy.url, self.lab.env["LAB_TARGET"]))
+            status = self.wait_status("latin1",
+                                      lambda s: s.get("classification") == "Unsupported")
+        finally:
+            proxy.stop()
+        target = status["targets"][0]
+        self.assertEqual(target["tunnel"], "Refused")
+        self.assertIn("Acc\u00e8s interdit", target["message"])
+        self.assertNotIn("\x1b", json.dumps(status, ensure_ascii=False))
+        ready = self.condition(status, "Ready")
+        self.assertIn("Acc\u00e8s interdit", ready["message"])
+        described = wait_for(lambda: (lambda d: d if "Unsupported" in d else None)(
+            self.server.kubectl("describe", "proxypolicy", "latin1").stdout), timeout=10)
+        self.assertIn("Acc\u00e8s interdit", described)  # the Event was written too
+        # And the status can still be written afterwards.
+        self.apply(policy_yaml("latin1", self.lab.env["LAB_SQUID"], self.lab.env["LAB_TARGET"]))
+        self.wait_status("latin1", lambda s: s.get("classification") == "Supported")
 
     def test_switch_to_squid_bump_is_unsupported_with_event_and_remedy(self):
         self.apply(policy_yaml("switch", self.lab.env["LAB_SQUID"], self.lab.env["LAB_TARGET"]))

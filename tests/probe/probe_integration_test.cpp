@@ -13,6 +13,8 @@
 #include <sstream>
 
 #include "lab.h"
+#include "probe/safe_text.h"
+#include "proxies.h"
 #include "probe/pem.h"
 #include "probe/prober.h"
 
@@ -181,7 +183,7 @@ TEST_F(ProbeThroughProxies, ClosedProxyPortIsProxyUnreachableFast) {
   auto start = std::chrono::steady_clock::now();
   auto t = probeOne(request(lab_->closedProxy().url(), grpcTarget()));
   EXPECT_EQ(t.tunnel, TunnelState::ProxyUnreachable);
-  EXPECT_THAT(t.message, HasSubstr("Connection refused"));
+  EXPECT_THAT(t.message, HasSubstr("connection refused by 127.0.0.1:"));
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(2));
 }
 
@@ -264,6 +266,82 @@ TEST_F(ProbeThroughProxies, SeveralTargetsInOneCallAreClassifiedEach) {
   EXPECT_EQ(report.targets[1].address, lab_->downTarget().address());
 }
 
+// ---- any bytes from a proxy, interception judged by name, failures in plain words ----
+
+TEST_F(ProbeThroughProxies, AProxyAnsweringInLatin1WithControlCharactersStillMakesAReport) {
+  testing::ScriptedProxy latin1(
+      "HTTP/1.1 403 Acc\xE8s interdit\x1b[0m\r\nServer: Proxy\xAE 2000\r\n"
+      "X-Squid-Error: ERR_\xFF\x07\r\nVia: 1.1 caf\xE9\r\n\r\n");
+  auto report = runProbe(request(latin1.url(), grpcTarget()));
+  ASSERT_EQ(report.targets.size(), 1u);
+  const auto& t = report.targets[0];
+  EXPECT_EQ(t.tunnel, TunnelState::Refused);
+  EXPECT_EQ(t.connectStatus, 403);
+  EXPECT_THAT(t.message, HasSubstr("Acc\xC3\xA8s interdit"));  // the Latin-1 è, as UTF-8
+  EXPECT_THAT(t.message, Not(HasSubstr("\x1b")));
+  std::string json;
+  ASSERT_NO_THROW(json = toJson(report));
+  EXPECT_NO_THROW(nlohmann::json::parse(json));
+  EXPECT_NO_THROW(toText(report));
+}
+
+TEST_F(ProbeThroughProxies, AValidCertificateForAnotherNameIsInterception) {
+  // The lab's gRPC server has a certificate from the target CA, for mgmt.test: through a plain
+  // tunnel, asked for another name, the chain verifies but the name does not.
+  auto r = request(lab_->tinyproxy().url(), grpcTarget());
+  r.targets[0].serverName = "other.mgmt.test";
+  auto t = probeOne(r);
+  EXPECT_EQ(t.tunnel, TunnelState::Established);
+  EXPECT_TRUE(t.tlsIntercepted);
+  EXPECT_TRUE(t.certificateForOtherName);
+  EXPECT_EQ(t.classification, Classification::Unsupported) << t.message;
+  EXPECT_EQ(t.reason, "CertificateNameMismatch") << t.message;
+  EXPECT_THAT(t.message, HasSubstr("not other.mgmt.test"));
+  EXPECT_THAT(t.message, HasSubstr("mgmt.test"));
+}
+
+TEST_F(ProbeThroughProxies, FailuresAreInPlainWords) {
+  // Nothing listens at the proxy's port.
+  auto refused = probeOne(request(lab_->closedProxy().url(), grpcTarget()));
+  EXPECT_THAT(refused.message,
+              HasSubstr("connection refused by 127.0.0.1:" +
+                        std::to_string(lab_->closedProxy().port())));
+
+  // The target accepts the tunnel, then closes during the TLS handshake.
+  testing::ScriptedProxy closing("");
+  auto closed = probeOne(request(lab_->tinyproxy().url(), closing.address()));
+  EXPECT_EQ(closed.reason, "TLSHandshakeFailed") << closed.message;
+  EXPECT_THAT(closed.message,
+              HasSubstr("the other side closed the connection during the TLS handshake"));
+
+  // The target answers TLS with plain HTTP.
+  testing::ScriptedProxy plainHttp("HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n");
+  auto notTls = probeOne(request(lab_->tinyproxy().url(), plainHttp.address()));
+  EXPECT_EQ(notTls.reason, "TLSHandshakeFailed") << notTls.message;
+  EXPECT_THAT(notTls.message, HasSubstr("does not speak TLS on this port"));
+
+  // An interceptor whose CA nobody gave: the certificate's problem is named, with its issuer.
+  auto bumped = probeOne(request(lab_->squidBump().url(), grpcTarget()));
+  EXPECT_THAT(bumped.certificateProblem, HasSubstr("certificate signed by an unknown authority ("));
+  EXPECT_THAT(bumped.certificateProblem, HasSubstr(bumped.interceptorIssuer));
+
+  // An https:// proxy whose certificate nobody trusts.
+  auto proxyTls = probeOne(request(lab_->squidHttps().url(), grpcTarget()));
+  EXPECT_THAT(proxyTls.message, HasSubstr("certificate signed by an unknown authority"));
+
+  // gRPC through Squid's bump: what the missing ALPN means.
+  auto noAlpn = probeOne(request(lab_->squidBump().url(), grpcTarget(),
+                                 lab_->squidBump().bumpCaPem()));
+  EXPECT_THAT(noAlpn.message, HasSubstr("gRPC needs HTTP/2"));
+
+  // No message carries an OpenSSL error number ("error:0A000126:") or a bare errno.
+  for (const auto* t : {&refused, &closed, &notTls, &bumped, &proxyTls, &noAlpn}) {
+    EXPECT_THAT(t->message, Not(HasSubstr("error:"))) << t->message;
+    EXPECT_THAT(t->message, Not(HasSubstr("SSL routines"))) << t->message;
+    EXPECT_THAT(t->message, Not(HasSubstr("errno"))) << t->message;
+  }
+}
+
 // ---- the command line, as a user runs it ----
 
 struct CommandResult {
@@ -271,11 +349,13 @@ struct CommandResult {
   std::string out, err;
 };
 
-CommandResult runAgentproxy(const std::vector<std::string>& args) {
+CommandResult runAgentproxy(const std::vector<std::string>& args,
+                            const std::string& environment = "") {
   const char* bin = std::getenv("AGENTPROXY_BIN");
   EXPECT_NE(bin, nullptr) << "AGENTPROXY_BIN is set by CTest";
   std::string errFile = ::testing::TempDir() + "agentproxy-stderr-" + std::to_string(::getpid());
-  std::string command = bin ? bin : "agentproxy";
+  std::string command = "env -u HTTPS_PROXY -u https_proxy " + environment + " " +
+                        (bin ? bin : "agentproxy");
   for (const auto& a : args) command += " '" + a + "'";
   command += " 2>" + errFile;
   CommandResult result;
@@ -331,6 +411,37 @@ TEST_F(ProbeThroughProxies, CommandLineNeverPrintsThePassword) {
       EXPECT_THAT(r.out, HasSubstr("http://***@" + hostPort));
     }
   }
+}
+
+TEST_F(ProbeThroughProxies, CommandLineTakesCredentialsFromAFileOrHttpsProxy) {
+  const auto& creds = lab_->tinyproxyCredentials();
+  const std::string hostPort = "127.0.0.1:" + std::to_string(lab_->tinyproxyAuth().port());
+  const std::vector<std::string> target = {"--target", grpcTarget(), "--server-name",
+                                           "mgmt.test", "--target-ca",
+                                           lab_->targetCaFile().string()};
+  auto file = lab_->dir() / "proxy-credentials";
+  std::ofstream(file) << "username=" << creds.user << "\npassword=" << creds.password << "\n";
+  std::vector<std::string> args = {"probe", "--proxy", "http://" + hostPort,
+                                   "--proxy-credentials-file", file.string()};
+  args.insert(args.end(), target.begin(), target.end());
+  auto fromFile = runAgentproxy(args);
+  EXPECT_EQ(fromFile.exitCode, 0) << fromFile.out << fromFile.err;
+  EXPECT_THAT(fromFile.out + fromFile.err, Not(HasSubstr(creds.password)));
+
+  args = {"probe"};
+  args.insert(args.end(), target.begin(), target.end());
+  auto fromEnv = runAgentproxy(
+      args, "HTTPS_PROXY='http://" + creds.user + ":" + creds.password + "@" + hostPort + "'");
+  EXPECT_EQ(fromEnv.exitCode, 0) << fromEnv.out << fromEnv.err;
+  EXPECT_THAT(fromEnv.out + fromEnv.err, Not(HasSubstr(creds.password)));
+  EXPECT_THAT(fromEnv.out, HasSubstr("http://***@" + hostPort));
+
+  // The password typed on the command line works, and the probe says where else to put it.
+  args = {"probe", "--proxy", "http://" + creds.user + ":" + creds.password + "@" + hostPort};
+  args.insert(args.end(), target.begin(), target.end());
+  auto typed = runAgentproxy(args);
+  EXPECT_EQ(typed.exitCode, 0) << typed.out << typed.err;
+  EXPECT_THAT(typed.err, HasSubstr("--proxy-credentials-file"));
 }
 
 TEST_F(ProbeThroughProxies, CommandLineUsageErrorsExit64WithOneLine) {

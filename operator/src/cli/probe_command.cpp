@@ -1,6 +1,10 @@
 #include "cli/probe_command.h"
 
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
 #include <ostream>
+#include <sstream>
 
 #include "cli/flags.h"
 #include "probe/duration.h"
@@ -9,12 +13,18 @@
 namespace agentproxy::cli {
 
 const char kProbeUsage[] =
-    "usage: agentproxy probe --proxy URL --target HOST:PORT [--target ...] [--server-name N]\n"
-    "                        [--target-ca FILE]... [--trust-ca FILE]... [--websocket-path P]\n"
-    "                        [--timeout 10s] [--output text|json]\n"
+    "usage: agentproxy probe [--proxy URL] --target HOST:PORT [--target ...] [--server-name N]\n"
+    "                        [--proxy-credentials-file FILE] [--target-ca FILE]...\n"
+    "                        [--trust-ca FILE]... [--websocket-path P] [--timeout 10s]\n"
+    "                        [--output text|json]\n"
     "\n"
     "Proves with a real gRPC call whether gRPC reaches each target through the proxy.\n"
-    "  --proxy URL           http://[user:password@]host:port or https://... (required)\n"
+    "  --proxy URL           http://[user:password@]host:port or https://...\n"
+    "                        (default: $HTTPS_PROXY, then $https_proxy)\n"
+    "  --proxy-credentials-file FILE\n"
+    "                        username=... and password=... lines, or a directory with files\n"
+    "                        username and password (a mounted Secret); keeps the password\n"
+    "                        out of ps and shell history\n"
     "  --target HOST:PORT    a gRPC endpoint; repeat for several (required)\n"
     "  --server-name N       TLS server name to send and verify (default: the target's host)\n"
     "  --target-ca FILE      CA(s) that really issue the targets' certificates\n"
@@ -26,11 +36,79 @@ const char kProbeUsage[] =
     "  --output text|json    report format (default text)\n"
     "Exit status: 0 all Supported, 1 worst is Warn, 2 any Unsupported, 64 usage error.\n";
 
-probe::ProbeRequest parseProbeFlags(const std::vector<std::string>& args, bool& json) {
+namespace {
+
+std::string withoutTrailingNewlines(std::string text) {
+  while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
+  return text;
+}
+
+std::optional<std::string> readWhole(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return std::nullopt;
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+}  // namespace
+
+void readProxyCredentials(const std::string& path, std::string& username, std::string& password) {
+  using probe::InputError;
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (fs::is_directory(path, ec)) {
+    auto user = readWhole(fs::path(path) / "username");
+    auto pass = readWhole(fs::path(path) / "password");
+    if (!user || !pass) {
+      throw InputError("--proxy-credentials-file " + path +
+                       " is a directory without the files username and password");
+    }
+    username = withoutTrailingNewlines(*user);
+    password = withoutTrailingNewlines(*pass);
+  } else {
+    auto text = readWhole(path);
+    if (!text) throw InputError("cannot read --proxy-credentials-file " + path);
+    std::istringstream lines(*text);
+    std::string line;
+    bool haveUser = false, havePass = false;
+    for (int number = 1; std::getline(lines, line); ++number) {
+      line = withoutTrailingNewlines(line);
+      if (line.empty() || line.front() == '#') continue;
+      auto eq = line.find('=');
+      std::string key = line.substr(0, eq);
+      if (eq != std::string::npos && key == "username") {
+        username = line.substr(eq + 1);
+        haveUser = true;
+      } else if (eq != std::string::npos && key == "password") {
+        password = line.substr(eq + 1);
+        havePass = true;
+      } else {
+        // The line is not quoted: it may be the password itself.
+        throw InputError("--proxy-credentials-file " + path + ": line " +
+                         std::to_string(number) +
+                         " is not username=... or password=...");
+      }
+    }
+    if (!haveUser || !havePass) {
+      throw InputError("--proxy-credentials-file " + path + " needs a username= and a "
+                       "password= line");
+    }
+  }
+  if (username.empty()) throw InputError("--proxy-credentials-file " + path + ": empty username");
+  if (username.find(':') != std::string::npos) {
+    throw InputError("--proxy-credentials-file " + path +
+                     ": the username contains ':', which Basic authentication cannot carry");
+  }
+}
+
+probe::ProbeRequest parseProbeFlags(const std::vector<std::string>& args, bool& json,
+                                    const ProbeEnvironment& environment,
+                                    std::vector<std::string>* notices) {
   using probe::InputError;
   probe::ProbeRequest request;
   std::vector<std::string> targets;
-  std::string proxy, serverName, websocketPath, targetRoots;
+  std::string proxy, serverName, websocketPath, targetRoots, credentialsFile;
   bool haveProxy = false;
   json = false;
   FlagReader flags(args);
@@ -40,6 +118,9 @@ probe::ProbeRequest parseProbeFlags(const std::vector<std::string>& args, bool& 
     if (flag == "--proxy") {
       proxy = takeValue();
       haveProxy = true;
+    } else if (flag == "--proxy-credentials-file") {
+      credentialsFile = takeValue();
+      if (credentialsFile.empty()) throw InputError("--proxy-credentials-file must not be empty");
     } else if (flag == "--target") {
       targets.push_back(takeValue());
     } else if (flag == "--server-name") {
@@ -68,9 +149,40 @@ probe::ProbeRequest parseProbeFlags(const std::vector<std::string>& args, bool& 
       throw InputError("unknown flag \"" + flag + "\"");
     }
   }
-  if (!haveProxy) throw InputError("--proxy is required");
+  auto getenv = [&](const std::string& name) -> std::optional<std::string> {
+    if (environment.getenv) return environment.getenv(name);
+    const char* value = std::getenv(name.c_str());
+    return value ? std::optional<std::string>(value) : std::nullopt;
+  };
+  std::string proxySource = "--proxy";
+  if (!haveProxy) {
+    for (const char* name : {"HTTPS_PROXY", "https_proxy"}) {
+      if (auto value = getenv(name); value && !value->empty()) {
+        proxy = *value;
+        proxySource = std::string("$") + name;
+        haveProxy = true;
+        break;
+      }
+    }
+  }
+  if (!haveProxy) throw InputError("--proxy is required (or set HTTPS_PROXY)");
   if (targets.empty()) throw InputError("at least one --target is required");
-  request.proxy = probe::parseProxyUrl(proxy);
+  try {
+    request.proxy = probe::parseProxyUrl(proxy);
+  } catch (const InputError& e) {
+    throw InputError(proxySource == "--proxy" ? e.what() : proxySource + ": " + e.what());
+  }
+  if (!credentialsFile.empty()) {
+    if (request.proxy.hasCredentials()) {
+      throw InputError("credentials are given twice: in " + proxySource +
+                       " and in --proxy-credentials-file; keep one");
+    }
+    readProxyCredentials(credentialsFile, request.proxy.username, request.proxy.password);
+  } else if (proxySource == "--proxy" && !request.proxy.password.empty() && notices) {
+    notices->push_back(
+        "the proxy password on the command line is visible to other users (ps) and in shell "
+        "history: give it in HTTPS_PROXY or with --proxy-credentials-file instead");
+  }
   for (const auto& t : targets) {
     probe::ProbeTarget target;
     target.address = probe::parseTargetAddress(t);
@@ -92,12 +204,14 @@ int runProbeCommand(const std::vector<std::string>& args, std::ostream& out, std
   }
   bool json = false;
   probe::ProbeRequest request;
+  std::vector<std::string> notices;
   try {
-    request = parseProbeFlags(args, json);
+    request = parseProbeFlags(args, json, {}, &notices);
   } catch (const probe::InputError& e) {
     err << "agentproxy probe: " << e.what() << "\n";
     return kExitUsage;
   }
+  for (const auto& notice : notices) err << "agentproxy probe: note: " << notice << "\n";
   request.processExitsAfter = processExitsAfter;
   auto report = probe::runProbe(request);
   out << (json ? probe::toJson(report) + "\n" : probe::toText(report));

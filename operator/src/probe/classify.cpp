@@ -24,6 +24,39 @@ std::string statusText(const TargetReport& t) {
   return s;
 }
 
+bool contains(const std::string& text, const char* part) {
+  return text.find(part) != std::string::npos;
+}
+
+// The gRPC outcome ("CODE: message") in words: what the code means for this call, with the
+// library's text after it for whoever needs to dig.
+std::string grpcInWords(const std::string& grpc) {
+  std::string what;
+  if (contains(grpc, "missing selected ALPN property")) {
+    what = "the server's TLS selected no ALPN protocol, so the gRPC client gave up (it needs h2)";
+  } else if (contains(grpc, "HTTP proxy returned response code")) {
+    what = "the proxy refused the gRPC client's own CONNECT";
+  } else if (contains(grpc, "Handshake failed") || contains(grpc, "SSL_ERROR") ||
+             contains(grpc, "certificate verify failed")) {
+    what = "the gRPC client's TLS handshake failed: it does not trust the server's certificate, "
+           "or the certificate is for another name";
+  } else if (grpc.rfind("UNAVAILABLE", 0) == 0) {
+    what = "the gRPC client could not connect to the server, or lost the connection";
+  } else if (grpc.rfind("DEADLINE_EXCEEDED", 0) == 0) {
+    what = "the gRPC call did not finish before the probe's deadline";
+  } else if (grpc.rfind("INTERNAL", 0) == 0) {
+    what = "the gRPC client met something that is not gRPC over HTTP/2";
+  } else if (grpc.rfind("UNKNOWN", 0) == 0) {
+    what = "the server answered with an error the gRPC client could not read";
+  } else if (grpc.rfind("CANCELLED", 0) == 0) {
+    what = "the gRPC call was cancelled before it finished";
+  } else if (grpc.rfind("RESOURCE_EXHAUSTED", 0) == 0) {
+    what = "the server or a proxy limited the call (too large, or rate-limited)";
+  }
+  if (grpc.empty()) return "no answer";
+  return what.empty() ? grpc : what + " (" + grpc + ")";
+}
+
 // How a message about gRPC failing ends: the WebSocket-over-HTTP/1.1 fallback as the other way
 // out when it works or was not probed, or why it does not help either.
 std::string fallbackTail(const TargetReport& t) {
@@ -95,8 +128,16 @@ Verdict classify(const TargetReport& t, const std::string& proxy) {
   if (!t.tlsHandshakeDone) {
     return {Classification::Unsupported, "TLSHandshakeFailed",
             "The tunnel to " + t.address + " is open but the TLS handshake with " + name +
-                " failed (" + t.failure + "). Check that the target serves TLS on this port; " +
+                " failed: " + t.failure + ". Check that the target serves TLS on this port; " +
                 "if the proxy inspects TLS, exempt " + name + " from inspection."};
+  }
+  if (t.tlsIntercepted && !t.interceptorTrusted && t.certificateForOtherName) {
+    return {Classification::Unsupported, "CertificateNameMismatch",
+            "The certificate presented for " + name + " through " + who(t) +
+                " comes from a CA the pods trust, but " + t.certificateProblem +
+                ": the proxy intercepts TLS, or the server name is wrong. Agents verify the name "
+                "and will refuse it. Check spec.targets[].serverName (--server-name), or exempt " +
+                name + " from TLS inspection."};
   }
   if (t.tlsIntercepted && !t.interceptorTrusted) {
     return {Classification::Unsupported, "UntrustedInterceptor",
@@ -140,12 +181,13 @@ Verdict classify(const TargetReport& t, const std::string& proxy) {
     return {Classification::Unsupported, "NoHTTP2",
             "The tunnel to " + name + " is end to end but the server " +
                 (t.alpn.empty() ? "selects no ALPN protocol" : "selects " + t.alpn) +
-                ", not h2, and the gRPC call failed (" + t.grpc + "). Check that " + t.address +
+                ", not h2, and the gRPC call failed: " + grpcInWords(t.grpc) + ". Check that " +
+                t.address +
                 " is the gRPC endpoint."};
   }
   return {Classification::Unsupported, "GRPCCallFailed",
           "TLS and HTTP/2 reach " + name + (t.tlsIntercepted ? " through the interceptor" : "") +
-              ", but the gRPC call failed (" + t.grpc + "). Check that " + t.address +
+              ", but the gRPC call failed: " + grpcInWords(t.grpc) + ". Check that " + t.address +
               " serves gRPC and that the CA given for it (serverCA / --target-ca) issued its "
               "certificate."};
 }

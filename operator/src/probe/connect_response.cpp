@@ -5,6 +5,8 @@
 #include <charconv>
 #include <stdexcept>
 
+#include "probe/safe_text.h"
+
 namespace agentproxy::probe {
 namespace {
 
@@ -51,20 +53,19 @@ HttpResponseHead parseResponseHead(std::string_view raw) {
   auto lineEnd = raw.find('\n');
   auto statusLine = trim(raw.substr(0, lineEnd));
   if (statusLine.substr(0, 5) != "HTTP/") {
-    std::string shown(statusLine.substr(0, 40));
-    for (char& c : shown) {
-      if (!std::isprint(static_cast<unsigned char>(c))) c = '?';
-    }
-    throw std::invalid_argument("the proxy did not answer with HTTP (got \"" + shown + "\")");
+    throw std::invalid_argument("the proxy did not answer with HTTP (got \"" +
+                                safeText(statusLine, 40) + "\")");
   }
   auto sp = statusLine.find(' ');
   auto code = sp == std::string_view::npos ? std::string_view() : statusLine.substr(sp + 1, 3);
   auto [end, ec] = std::from_chars(code.data(), code.data() + code.size(), head.status);
   if (code.size() != 3 || ec != std::errc() || end != code.data() + 3 || head.status < 100) {
-    throw std::invalid_argument("the proxy sent a bad status line \"" + std::string(statusLine) +
+    throw std::invalid_argument("the proxy sent a bad status line \"" + safeText(statusLine, 80) +
                                 "\"");
   }
-  head.reason = std::string(trim(statusLine.substr(std::min(statusLine.size(), sp + 4))));
+  // What the proxy wrote is shown to people and stored in status and Events: made safe here,
+  // where it enters (a Latin-1 reason phrase once made every status write of a policy throw).
+  head.reason = safeText(trim(statusLine.substr(std::min(statusLine.size(), sp + 4))), 128);
   while (lineEnd != std::string_view::npos) {
     auto start = lineEnd + 1;
     lineEnd = raw.find('\n', start);
@@ -73,11 +74,11 @@ HttpResponseHead parseResponseHead(std::string_view raw) {
     if (line.empty()) break;
     auto colon = line.find(':');
     if (colon == std::string_view::npos || colon == 0) {
-      throw std::invalid_argument("the proxy sent a bad header line \"" + std::string(line) +
+      throw std::invalid_argument("the proxy sent a bad header line \"" + safeText(line, 80) +
                                   "\"");
     }
-    head.headers.emplace_back(std::string(trim(line.substr(0, colon))),
-                              std::string(trim(line.substr(colon + 1))));
+    head.headers.emplace_back(safeText(trim(line.substr(0, colon)), 128),
+                              safeText(trim(line.substr(colon + 1))));
   }
   return head;
 }

@@ -14,6 +14,7 @@
 #include "probe/connect_response.h"
 #include "probe/grpc_check.h"
 #include "probe/pem.h"
+#include "probe/safe_text.h"
 #include "probe/stream.h"
 #include "probe/tls_proxy_relay.h"
 
@@ -68,7 +69,7 @@ class TunnelOpener {
       if (report) {
         report->tunnel = state;
         report->failedStep = step;
-        report->failure = why;
+        report->failure = safeText(why);
       }
       return std::nullopt;
     };
@@ -207,7 +208,7 @@ void probeWebSocket(const TunnelOpener& opener, const ProbeTarget& target,
     report.websocketFallback = WebSocketState::Available;
   } catch (const std::exception& e) {
     report.websocketFallback = WebSocketState::Unavailable;
-    report.websocketDetail = e.what();
+    report.websocketDetail = safeText(e.what());
   }
 }
 
@@ -248,7 +249,7 @@ class TargetProber {
 
     auto grpc = grpcResult.get();
     if (report.tunnel == TunnelState::Established && report.tlsHandshakeDone) {
-      report.grpc = grpc.status;
+      report.grpc = safeText(grpc.status);
       report.grpcWorks = grpc.works;
       report.timings.grpcMs = grpc.ms;
     }
@@ -274,19 +275,25 @@ class TargetProber {
       report.timings.tlsMs = elapsedMs(start);
       report.tlsHandshakeDone = true;
       report.alpn = tls.alpn();
-      report.tlsIntercepted = !tls.verifies(target.targetRootsPem, "");
+      // Judged as the agents judge it: the chain and the server name. A valid chain for
+      // another name is what an interceptor that forges certificates from a real CA, or one
+      // that answers with its own site's certificate, presents.
+      std::string problem;
+      report.tlsIntercepted = !tls.verifies(target.targetRootsPem, name, &problem);
       if (report.tlsIntercepted) {
-        report.interceptorIssuer = tls.topIssuer();
+        report.certificateProblem = safeText(problem);
+        report.certificateForOtherName = tls.verifies(target.targetRootsPem, "");
+        report.interceptorIssuer = safeText(tls.topIssuer());
         report.interceptorTrusted =
-            !request_.trustPem.empty() && tls.verifies(request_.trustPem, "");
+            !request_.trustPem.empty() && tls.verifies(request_.trustPem, name);
         if (report.proxyServer.empty()) report.proxyServer = opener_.fingerprintProxy(deadline);
       }
     } catch (const TimeoutError& e) {
       report.failedStep = ProbeStep::TargetTls;
-      report.failure = e.what();
+      report.failure = safeText(e.what());
     } catch (const IoError& e) {
       report.failedStep = ProbeStep::TargetTls;
-      report.failure = e.what();
+      report.failure = safeText(e.what());
     }
   }
 

@@ -58,6 +58,10 @@ struct TargetReport {
   bool tlsIntercepted = false;
   bool interceptorTrusted = false;
   std::string interceptorIssuer;  // issuer DN of the top of the presented chain
+  // Why the presented certificate does not verify for serverName against the target's roots,
+  // in words ("certificate signed by an unknown authority (CN=...)"); not in the JSON report.
+  std::string certificateProblem;
+  bool certificateForOtherName = false;  // the chain verifies, but for another name
   std::string alpn;               // negotiated; empty when none was selected
 
   // gRPC (step 4): "OK" or "CODE: message"; empty when not attempted.

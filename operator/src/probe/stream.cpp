@@ -1,8 +1,9 @@
 #include "probe/stream.h"
 
+#include "probe/resolver.h"
+
 #include <arpa/inet.h>
 #include <fcntl.h>
-#include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <openssl/err.h>
@@ -16,10 +17,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <exception>
-#include <future>
 #include <map>
 #include <mutex>
-#include <thread>
 
 namespace agentproxy::probe {
 namespace {
@@ -41,44 +40,86 @@ void waitFor(int fd, short events, Deadline deadline, const char* what) {
   }
 }
 
-struct AddrInfoDeleter {
-  void operator()(addrinfo* a) const { freeaddrinfo(a); }
-};
-using AddrInfoPtr = std::unique_ptr<addrinfo, AddrInfoDeleter>;
-
-// getaddrinfo() has no timeout, so it runs on its own thread; if the deadline passes first the
-// thread is left to finish alone and its result is dropped.
-AddrInfoPtr resolve(const std::string& host, uint16_t port, Deadline deadline) {
-  auto promise = std::make_shared<std::promise<std::pair<int, addrinfo*>>>();
-  auto future = promise->get_future();
-  std::thread([promise, host, port] {
-    addrinfo hints{};
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = AI_ADDRCONFIG | AI_NUMERICSERV;
-    addrinfo* out = nullptr;
-    int rc = getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &out);
-    promise->set_value({rc, out});
-  }).detach();
-  if (future.wait_until(deadline) != std::future_status::ready) {
-    // The late result stays in the shared state and is never freed: a small leak per
-    // timed-out lookup beats a race with the resolver thread.
-    throw TimeoutError("timed out resolving " + host);
-  }
-  auto [rc, list] = future.get();
-  if (rc != 0) throw IoError("cannot resolve " + host + ": " + gai_strerror(rc));
-  return AddrInfoPtr(list);
+std::string peerText(const std::string& host, uint16_t port) {
+  return (host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":" +
+         std::to_string(port);
 }
 
+// The first OpenSSL error queued, in words: the reason text, never the packed error number.
 std::string opensslErrors() {
-  std::string out;
-  while (unsigned long e = ERR_get_error()) {
-    char buf[256];
-    ERR_error_string_n(e, buf, sizeof buf);
-    if (!out.empty()) out += "; ";
-    out += buf;
+  unsigned long first = ERR_get_error();
+  ERR_clear_error();
+  if (first == 0) return "no detail from the TLS library";
+  const char* reason = ERR_reason_error_string(first);
+  return reason ? reason : "TLS library error";
+}
+
+// A failed handshake as a person reads it: what the other side did, and what that means.
+std::string tlsFailureInWords(unsigned long error, int sslError) {
+  if (error == 0) {
+    return sslError == SSL_ERROR_SYSCALL || sslError == SSL_ERROR_ZERO_RETURN
+               ? "the other side closed the connection during the TLS handshake"
+               : "the TLS handshake failed without a reason from the TLS library";
   }
-  return out;
+  switch (ERR_GET_REASON(error)) {
+    case SSL_R_UNEXPECTED_EOF_WHILE_READING:
+      return "the other side closed the connection during the TLS handshake";
+    case SSL_R_WRONG_VERSION_NUMBER:
+    case SSL_R_PACKET_LENGTH_TOO_LONG:
+    case SSL_R_HTTP_REQUEST:
+      return "the other side does not speak TLS on this port (its answer is not a TLS "
+             "record; plain HTTP, or another protocol)";
+    case SSL_R_TLSV1_ALERT_PROTOCOL_VERSION:
+    case SSL_R_UNSUPPORTED_PROTOCOL:
+    case SSL_R_NO_PROTOCOLS_AVAILABLE:
+      return "the server and the probe share no TLS version (TLS 1.2 or later is required)";
+    case SSL_R_SSLV3_ALERT_HANDSHAKE_FAILURE:
+    case SSL_R_NO_SHARED_CIPHER:
+      return "the server refused the TLS handshake (no cipher or parameters in common, or it "
+             "requires a client certificate)";
+    case SSL_R_TLSV1_ALERT_NO_APPLICATION_PROTOCOL:
+      return "the server accepts none of the offered application protocols (ALPN h2, "
+             "http/1.1)";
+    case SSL_R_TLSV1_UNRECOGNIZED_NAME:
+      return "the server does not serve the server name sent (SNI)";
+    case SSL_R_SSLV3_ALERT_BAD_CERTIFICATE:
+    case SSL_R_SSLV3_ALERT_CERTIFICATE_UNKNOWN:
+    case SSL_R_TLSV1_ALERT_UNKNOWN_CA:
+      return "the server rejected the handshake over a certificate (it wants a client "
+             "certificate it trusts)";
+    case SSL_R_TLSV1_ALERT_INTERNAL_ERROR:
+      return "the server aborted the TLS handshake with an internal error";
+    default: {
+      const char* reason = ERR_reason_error_string(error);
+      return std::string("the TLS handshake failed: ") + (reason ? reason : "unknown reason");
+    }
+  }
+}
+
+// A socket error in words, with who was on the other side.
+std::string socketErrorInWords(int err, const std::string& peer) {
+  switch (err) {
+    case ECONNREFUSED:
+      return "connection refused by " + peer +
+             ": nothing listens on that port, or a firewall rejects the connection";
+    case ECONNRESET:
+      return "the connection was reset by " + peer;
+    case ETIMEDOUT:
+      return "the connection to " + peer + " timed out in the network";
+    case EHOSTUNREACH:
+      return "no route to " + peer + ": the host is unreachable from here";
+    case ENETUNREACH:
+      return "the network of " + peer + " is unreachable from here: no route";
+    case EPIPE:
+      return peer + " closed the connection while the probe was sending";
+    case EADDRNOTAVAIL:
+      return "cannot connect to " + peer + " from here: no usable local address";
+    case EACCES:
+    case EPERM:
+      return "the connection to " + peer + " is not permitted by a local firewall rule";
+    default:
+      return std::string(strerror(err)) + " (" + peer + ")";
+  }
 }
 
 }  // namespace
@@ -89,20 +130,20 @@ int64_t elapsedMs(Clock::time_point since) {
 
 std::unique_ptr<TcpStream> TcpStream::connect(const std::string& host, uint16_t port,
                                               Deadline deadline) {
-  auto addresses = resolve(host, port, deadline);
+  auto addresses = resolveHost(host, port, deadline);
   std::string lastError = "no address";
-  for (addrinfo* a = addresses.get(); a != nullptr; a = a->ai_next) {
-    int fd = ::socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, a->ai_protocol);
+  for (const ResolvedAddress& a : addresses) {
+    int fd = ::socket(a.family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
-      lastError = strerror(errno);
+      lastError = std::string("cannot open a socket: ") + strerror(errno);
       continue;
     }
     auto stream = std::make_unique<TcpStream>(fd);
     int one = 1;
     ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    if (::connect(fd, a->ai_addr, a->ai_addrlen) == 0) return stream;
+    if (::connect(fd, reinterpret_cast<const sockaddr*>(&a.address), a.length) == 0) return stream;
     if (errno != EINPROGRESS) {
-      lastError = strerror(errno);
+      lastError = socketErrorInWords(errno, peerText(host, port));
       continue;
     }
     waitFor(fd, POLLOUT, deadline, ("connecting to " + host).c_str());
@@ -110,9 +151,9 @@ std::unique_ptr<TcpStream> TcpStream::connect(const std::string& host, uint16_t 
     socklen_t len = sizeof err;
     ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
     if (err == 0) return stream;
-    lastError = strerror(err);
+    lastError = socketErrorInWords(err, peerText(host, port));
   }
-  throw IoError("cannot connect to " + host + ":" + std::to_string(port) + ": " + lastError);
+  throw IoError(lastError);
 }
 
 TcpStream::~TcpStream() { ::close(fd_); }
@@ -123,7 +164,7 @@ size_t TcpStream::readSome(char* buf, size_t size, Deadline deadline) {
     if (n >= 0) return static_cast<size_t>(n);
     if (errno == EINTR) continue;
     if (errno != EAGAIN && errno != EWOULDBLOCK) {
-      throw IoError(std::string("read failed: ") + strerror(errno));
+      throw IoError(socketErrorInWords(errno, "the other side"));
     }
     waitFor(fd_, POLLIN, deadline, "waiting for data");
   }
@@ -138,7 +179,7 @@ void TcpStream::writeAll(std::string_view data, Deadline deadline) {
     }
     if (errno == EINTR) continue;
     if (errno != EAGAIN && errno != EWOULDBLOCK) {
-      throw IoError(std::string("write failed: ") + strerror(errno));
+      throw IoError(socketErrorInWords(errno, "the other side"));
     }
     waitFor(fd_, POLLOUT, deadline, "sending");
   }
@@ -177,6 +218,8 @@ struct TlsStream::Impl {
   }
 
   // Runs an SSL call; maps failures (including those of the stream below) to exceptions.
+  bool handshaking = false;
+
   template <typename Fn>
   int call(Fn fn, const char* what) {
     lowerError = nullptr;
@@ -186,10 +229,11 @@ struct TlsStream::Impl {
     if (lowerError) std::rethrow_exception(lowerError);
     int err = SSL_get_error(ssl, rc);
     if (err == SSL_ERROR_ZERO_RETURN) return 0;
-    if (err == SSL_ERROR_SYSCALL && rc == 0) return 0;  // peer closed without close_notify
-    std::string detail = opensslErrors();
-    if (detail.empty()) detail = "SSL error " + std::to_string(err);
-    throw IoError(std::string(what) + ": " + detail);
+    if (err == SSL_ERROR_SYSCALL && rc == 0 && !handshaking) return 0;  // closed, no close_notify
+    unsigned long first = ERR_peek_error();
+    std::string detail = handshaking ? tlsFailureInWords(first, err) : opensslErrors();
+    ERR_clear_error();
+    throw IoError(handshaking ? detail : std::string(what) + ": " + detail);
   }
 };
 
@@ -325,7 +369,9 @@ TlsStream::TlsStream(Stream& lower, const TlsClientOptions& options, Deadline de
   BIO* bio = BIO_new(streamBioMethod());
   BIO_set_data(bio, impl_.get());
   SSL_set_bio(impl_->ssl, bio, bio);
+  impl_->handshaking = true;
   impl_->call([&] { return SSL_connect(impl_->ssl); }, "TLS handshake failed");
+  impl_->handshaking = false;
 }
 
 TlsStream::~TlsStream() = default;
@@ -360,6 +406,77 @@ std::string TlsStream::alpn() const {
   return std::string(reinterpret_cast<const char*>(data), len);
 }
 
+namespace {
+
+std::string asn1TimeText(const ASN1_TIME* time) {
+  if (!time) return "an unknown date";
+  BIO* mem = BIO_new(BIO_s_mem());
+  ASN1_TIME_print(mem, time);
+  char* data = nullptr;
+  long len = BIO_get_mem_data(mem, &data);
+  std::string out(data, static_cast<size_t>(len));
+  BIO_free(mem);
+  return out;
+}
+
+// What the certificate is for: its DNS and IP subject alternative names, else its subject CN.
+std::string namesOf(X509* cert) {
+  std::string out;
+  auto add = [&](const std::string& name) { out += (out.empty() ? "" : ", ") + name; };
+  auto* names = static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr,
+                                                             nullptr));
+  for (int i = 0; names && i < sk_GENERAL_NAME_num(names) && i < 8; ++i) {
+    const GENERAL_NAME* name = sk_GENERAL_NAME_value(names, i);
+    if (name->type == GEN_DNS) {
+      const ASN1_STRING* dns = name->d.dNSName;
+      add(std::string(reinterpret_cast<const char*>(ASN1_STRING_get0_data(dns)),
+                      static_cast<size_t>(ASN1_STRING_length(dns))));
+    } else if (name->type == GEN_IPADD) {
+      const ASN1_STRING* ip = name->d.iPAddress;
+      char text[INET6_ADDRSTRLEN] = "";
+      int family = ASN1_STRING_length(ip) == 4 ? AF_INET : AF_INET6;
+      if (ASN1_STRING_length(ip) == 4 || ASN1_STRING_length(ip) == 16) {
+        inet_ntop(family, ASN1_STRING_get0_data(ip), text, sizeof text);
+        add(text);
+      }
+    }
+  }
+  GENERAL_NAMES_free(names);
+  if (out.empty()) out = nameToString(X509_get_subject_name(cert));
+  return out.empty() ? "no name" : out;
+}
+
+// An X509_verify_cert() failure in words a person can act on.
+std::string verifyProblem(int error, X509_STORE_CTX* ctx, X509* leaf, const std::string& hostname) {
+  X509* at = X509_STORE_CTX_get_current_cert(ctx);
+  if (!at) at = leaf;
+  switch (error) {
+    case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
+    case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
+    case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
+    case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
+    case X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE:
+      return "certificate signed by an unknown authority (" +
+             nameToString(X509_get_issuer_name(at)) + ")";
+    case X509_V_ERR_CERT_HAS_EXPIRED:
+      return "the certificate of " + nameToString(X509_get_subject_name(at)) + " expired on " +
+             asn1TimeText(X509_get0_notAfter(at));
+    case X509_V_ERR_CERT_NOT_YET_VALID:
+      return "the certificate of " + nameToString(X509_get_subject_name(at)) +
+             " is not valid before " + asn1TimeText(X509_get0_notBefore(at));
+    case X509_V_ERR_HOSTNAME_MISMATCH:
+    case X509_V_ERR_IP_ADDRESS_MISMATCH:
+      return "the certificate is for " + namesOf(leaf) + ", not " + hostname;
+    case X509_V_ERR_CERT_SIGNATURE_FAILURE:
+      return "the certificate's signature does not verify (a forged or corrupted certificate)";
+    default:
+      return std::string("the certificate does not verify: ") +
+             X509_verify_cert_error_string(error);
+  }
+}
+
+}  // namespace
+
 bool TlsStream::verifies(const std::string& rootsPem, const std::string& hostname,
                          std::string* reason) const {
   STACK_OF(X509)* chain = SSL_get_peer_cert_chain(impl_->ssl);
@@ -382,7 +499,7 @@ bool TlsStream::verifies(const std::string& rootsPem, const std::string& hostnam
     }
   }
   bool ok = X509_verify_cert(ctx) == 1;
-  if (!ok && reason) *reason = X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx));
+  if (!ok && reason) *reason = verifyProblem(X509_STORE_CTX_get_error(ctx), ctx, leaf, hostname);
   X509_STORE_CTX_free(ctx);
   X509_STORE_free(store);
   ERR_clear_error();
