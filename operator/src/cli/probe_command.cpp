@@ -4,6 +4,7 @@
 
 #include "cli/flags.h"
 #include "probe/duration.h"
+#include "policy/no_proxy.h"
 #include "probe/pem.h"
 
 namespace agentproxy::cli {
@@ -11,6 +12,7 @@ namespace agentproxy::cli {
 const char kProbeUsage[] =
     "usage: agentproxy probe --proxy URL --target HOST:PORT [--target ...] [--server-name N]\n"
     "                        [--target-ca FILE]... [--trust-ca FILE]... [--websocket-path P]\n"
+    "                        [--runtime R]... [--no-proxy LIST]\n"
     "                        [--timeout 10s] [--output text|json]\n"
     "\n"
     "Proves with a real gRPC call whether gRPC reaches each target through the proxy.\n"
@@ -22,11 +24,17 @@ const char kProbeUsage[] =
     "  --trust-ca FILE       CA(s) the agents trust besides, such as the proxy's interception\n"
     "                        CA; repeatable\n"
     "  --websocket-path P    also probe the WebSocket-over-HTTP/1.1 fallback at this path\n"
+    "  --runtime R           judge agents of runtime R too: grpc-core, go, jvm, node, dotnet;\n"
+    "                        repeatable; their verdicts count in the classification\n"
+    "  --no-proxy LIST       the agents' NO_PROXY (comma-separated), for the verdicts\n"
     "  --timeout D           deadline for the whole probe (default 10s)\n"
     "  --output text|json    report format (default text)\n"
     "Exit status: 0 all Supported, 1 worst is Warn, 2 any Unsupported, 64 usage error.\n";
 
-probe::ProbeRequest parseProbeFlags(const std::vector<std::string>& args, bool& json) {
+probe::ProbeRequest parseProbeFlags(const std::vector<std::string>& args, bool& json,
+                                    probe::RuntimeContext* runtimes) {
+  probe::RuntimeContext ignored;
+  probe::RuntimeContext& context = runtimes ? *runtimes : ignored;
   using probe::InputError;
   probe::ProbeRequest request;
   std::vector<std::string> targets;
@@ -56,6 +64,29 @@ probe::ProbeRequest parseProbeFlags(const std::vector<std::string>& args, bool& 
         throw InputError("--websocket-path \"" + websocketPath +
                          "\" must be a path starting with / and without spaces");
       }
+    } else if (flag == "--runtime") {
+      auto runtime = takeValue();
+      bool known = false;
+      for (const char* r : probe::kAllRuntimes) known = known || runtime == r;
+      if (!known) {
+        throw InputError("--runtime must be one of grpc-core, go, jvm, node, dotnet (got \"" +
+                         runtime + "\")");
+      }
+      bool seen = false;
+      for (const auto& r : context.runtimes) seen = seen || r == runtime;
+      if (!seen) context.runtimes.push_back(runtime);
+      context.counted = true;
+    } else if (flag == "--no-proxy") {
+      auto list = takeValue();
+      size_t start = 0;
+      while (start <= list.size()) {
+        auto comma = list.find(',', start);
+        auto entry = policy::normalizeNoProxyEntry(
+            list.substr(start, comma == std::string::npos ? std::string::npos : comma - start));
+        if (!entry.empty()) context.noProxy.push_back(entry);
+        if (comma == std::string::npos) break;
+        start = comma + 1;
+      }
     } else if (flag == "--timeout") {
       request.timeout = probe::parseDuration(takeValue());
     } else if (flag == "--output") {
@@ -71,6 +102,10 @@ probe::ProbeRequest parseProbeFlags(const std::vector<std::string>& args, bool& 
   if (!haveProxy) throw InputError("--proxy is required");
   if (targets.empty()) throw InputError("at least one --target is required");
   request.proxy = probe::parseProxyUrl(proxy);
+  context.httpsProxy = context.grpcProxyHttps = request.proxy.tls();
+  context.credentials = request.proxy.hasCredentials();
+  context.credentialsWithAtSign = request.proxy.username.find('@') != std::string::npos ||
+                                  request.proxy.password.find('@') != std::string::npos;
   for (const auto& t : targets) {
     probe::ProbeTarget target;
     target.address = probe::parseTargetAddress(t);
@@ -92,14 +127,18 @@ int runProbeCommand(const std::vector<std::string>& args, std::ostream& out, std
   }
   bool json = false;
   probe::ProbeRequest request;
+  probe::RuntimeContext runtimes;
   try {
-    request = parseProbeFlags(args, json);
+    request = parseProbeFlags(args, json, &runtimes);
   } catch (const probe::InputError& e) {
     err << "agentproxy probe: " << e.what() << "\n";
     return kExitUsage;
   }
   request.processExitsAfter = processExitsAfter;
   auto report = probe::runProbe(request);
+  if (!runtimes.runtimes.empty() || !runtimes.noProxy.empty()) {
+    probe::applyRuntimeVerdicts(report, runtimes);
+  }
   out << (json ? probe::toJson(report) + "\n" : probe::toText(report));
   return probe::exitCodeFor(report.classification);
 }
