@@ -29,7 +29,7 @@
 #include "webhook/admission.h"
 #include "webhook/admission_review.h"
 #include "webhook/admission_server.h"
-#include "webhook/pod_mutation.h"
+#include "injection/pod_injection.h"
 #include "webhook/policy_selection.h"
 
 // bench/webhook_bench_cpprest.cpp: blocks until `stop` is signalled (sigwait on the caller's

@@ -7,7 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "webhook/pod_mutation.h"
+#include "injection/pod_injection.h"
 
 namespace agentproxy::controller {
 namespace {
@@ -63,8 +63,8 @@ json pod(const std::string& name, const json& metadata = json::object(),
 json injectedPod(const std::string& name, const std::string& policyName,
                  const std::string& hash = kCurrentHash) {
   return pod(name, {{"annotations",
-                     {{std::string(webhook::kPolicyAnnotation), policyName},
-                      {std::string(webhook::kHashAnnotation), hash}}}});
+                     {{std::string(injection::kPolicyAnnotation), policyName},
+                      {std::string(injection::kHashAnnotation), hash}}}});
 }
 
 json ownedBy(const std::string& kind, const std::string& name, bool controller = true) {
@@ -148,7 +148,7 @@ TEST_F(PlanInjectionTest, SelectedNamespacesGetBothCopiesExcludedOnesNone) {
     if (c.ref.kind == "ConfigMap") {
       EXPECT_EQ(c.data,
                 (std::map<std::string, std::string>{
-                    {std::string(webhook::kCaBundleKey), *desireFor(policies_[0]).caBundlePem}}));
+                    {std::string(injection::kCaBundleKey), *desireFor(policies_[0]).caBundlePem}}));
     } else {
       EXPECT_EQ(c.data, (std::map<std::string, std::string>{{"username", "agent"},
                                                             {"password", "p%40ss"}}));

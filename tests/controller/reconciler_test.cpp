@@ -14,7 +14,7 @@
 #include "probe/classify.h"
 #include "trust/ca_bundle.h"
 #include "trust/serving_certificate.h"
-#include "webhook/pod_mutation.h"
+#include "injection/pod_injection.h"
 
 namespace agentproxy::controller {
 namespace {
@@ -452,7 +452,7 @@ class InjectionReconcileTest : public ReconcilerTest {
   // The hash the webhook stamps on a pod it injects with this policy (admitPod: the policy's
   // status.caBundleHash as the webhook's cache holds it).
   static std::string webhookHash(const json& object) {
-    return webhook::injectionHash(webhook::injectionForPolicy(
+    return injection::injectionHash(injection::injectionForPolicy(
         policy::parseProxyPolicy(object), kCluster,
         object.value("/status/caBundleHash"_json_pointer, std::string())));
   }
@@ -478,8 +478,8 @@ class InjectionReconcileTest : public ReconcilerTest {
              {"blockOwnerDeletion", true}}}}}},
         {"spec", {{"containers", {{{"name", "agent"}, {"image", "registry.example/agent:2.4"}}}}}}};
     if (!hash.empty()) {
-      pod["metadata"]["annotations"][std::string(webhook::kPolicyAnnotation)] = "corp-proxy";
-      pod["metadata"]["annotations"][std::string(webhook::kHashAnnotation)] = hash;
+      pod["metadata"]["annotations"][std::string(injection::kPolicyAnnotation)] = "corp-proxy";
+      pod["metadata"]["annotations"][std::string(injection::kHashAnnotation)] = hash;
     }
     return pod;
   }

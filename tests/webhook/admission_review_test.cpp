@@ -6,8 +6,8 @@
 #include <nlohmann/json.hpp>
 
 #include "encoding/encoding.h"
-#include "webhook/json_patch.h"
-#include "webhook/pod_mutation.h"
+#include "injection/json_patch.h"
+#include "injection/pod_injection.h"
 #include "webhook/policy_selection.h"
 #include "webhook_fixtures.h"
 
@@ -184,11 +184,11 @@ TEST(AdmissionRoundTrip, APodCreateComesBackInjected) {
   AdmissionRequest request = parseAdmissionReview(podReview(agentPod()).dump());
   PolicySelection selection = selectPolicy(request.pod, ns, policies, "agentproxy-system");
   ASSERT_EQ(selection.outcome, SelectionOutcome::kInject);
-  Injection injection = injectionFor(*selection.policy, "localhost,.svc", "", "agentproxy-ca");
-  json review = json::parse(allowedResponse(request.uid, podPatch(request.pod, injection).dump(),
+  injection::Injection injection = injection::injectionFor(*selection.policy, "localhost,.svc", "", "agentproxy-ca");
+  json review = json::parse(allowedResponse(request.uid, injection::podPatch(request.pod, injection).dump(),
                                             {describe(selection, ns)}));
 
-  json stored = applyJsonPatch(
+  json stored = injection::applyJsonPatch(
       request.pod,
       json::parse(encoding::base64Decode(review["response"]["patch"].get<std::string>())));
   EXPECT_EQ(stored["metadata"]["annotations"]["agentproxy.io/policy"], "backup-proxy");
@@ -200,7 +200,7 @@ TEST(AdmissionRoundTrip, APodCreateComesBackInjected) {
   // The API server re-invokes the webhook with the stored pod: nothing more to do.
   AdmissionRequest again = parseAdmissionReview(podReview(stored).dump());
   EXPECT_EQ(
-      json::parse(allowedResponse(again.uid, podPatch(again.pod, injection).dump()))["response"],
+      json::parse(allowedResponse(again.uid, injection::podPatch(again.pod, injection).dump()))["response"],
       json({{"uid", again.uid}, {"allowed", true}}));
 }
 

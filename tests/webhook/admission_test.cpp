@@ -8,8 +8,8 @@
 #include <stdexcept>
 
 #include "encoding/encoding.h"
-#include "webhook/json_patch.h"
-#include "webhook/pod_mutation.h"
+#include "injection/json_patch.h"
+#include "injection/pod_injection.h"
 #include "webhook_fixtures.h"
 
 namespace agentproxy::webhook {
@@ -150,7 +150,7 @@ TEST_F(AdmitPodTest, SelectedPodGetsProxyEnvCaBundleAndHash) {
   ASSERT_TRUE(answer.hasPatch());
   EXPECT_EQ(namespaces_.asked, std::vector<std::string>{"workloads"});
 
-  json patched = applyJsonPatch(agentPod(), answer.patch());
+  json patched = injection::applyJsonPatch(agentPod(), answer.patch());
   const std::string withRefs =
       "http://$(AGENTPROXY_PROXY_USER):$(AGENTPROXY_PROXY_PASSWORD)@proxy.corp.example:3128";
   std::vector<json> containers;
@@ -213,7 +213,9 @@ TEST_F(AdmitPodTest, SelectedPodGetsProxyEnvCaBundleAndHash) {
             json({{"name", "agentproxy-ca"},
                   {"configMap",
                    {{"name", "agentproxy-ca-corp-proxy"},
-                    {"items", {{{"key", "ca-bundle.crt"}, {"path", "ca-bundle.crt"}}}}}}}));
+                    {"items",
+                     {{{"key", "ca-bundle.crt"}, {"path", "ca-bundle.crt"}},
+                      {{"key", "ca-bundle.p12"}, {"path", "ca-bundle.p12"}}}}}}}));
 
   const json& annotations = patched["metadata"]["annotations"];
   EXPECT_EQ(annotations["agentproxy.io/policy"], "corp-proxy");
@@ -227,7 +229,7 @@ TEST_F(AdmitPodTest, SelectedPodGetsProxyEnvCaBundleAndHash) {
 TEST_F(AdmitPodTest, SecondAdmissionOfThePatchedPodChangesNothing) {
   auto first = admitCreate(agentPod());
   ASSERT_TRUE(first.hasPatch());
-  json patched = applyJsonPatch(agentPod(), first.patch());
+  json patched = injection::applyJsonPatch(agentPod(), first.patch());
   auto second = admitCreate(patched);
   EXPECT_EQ(second.raw.httpStatus, 200);
   EXPECT_EQ(second.response()["allowed"], true);
@@ -292,7 +294,7 @@ TEST_F(AdmitPodTest, TwoPoliciesWarnAndRecordTheLoser) {
   EXPECT_THAT(warning, HasSubstr("zeta-proxy"));
   EXPECT_THAT(warning, HasSubstr("alphabetically first"));
 
-  json patched = applyJsonPatch(agentPod(), answer.patch());
+  json patched = injection::applyJsonPatch(agentPod(), answer.patch());
   const json& annotations = patched["metadata"]["annotations"];
   EXPECT_EQ(annotations["agentproxy.io/policy"], "corp-proxy");
   EXPECT_EQ(annotations["agentproxy.io/outvoted-policies"], "zeta-proxy");
@@ -390,7 +392,7 @@ TEST_F(AdmitPodTest, WithoutAComputedCaBundleHashThePodWillCountAsStale) {
   policies_.caBundleHashes.clear();  // the operator has not written status.caBundleHash yet
   prepareAdmission(policies_);
   auto answer = admitCreate(agentPod());
-  json patched = applyJsonPatch(agentPod(), answer.patch());
+  json patched = injection::applyJsonPatch(agentPod(), answer.patch());
   EXPECT_EQ(patched["metadata"]["annotations"]["agentproxy.io/injection-hash"], controllerHash(""));
   EXPECT_NE(patched["metadata"]["annotations"]["agentproxy.io/injection-hash"], controllerHash());
 }
@@ -421,7 +423,7 @@ TEST_F(AdmitPodTest, PreparedInjectionsAreReusedUntilTheirPolicyChanges) {
 
   // What admitPod() stamps is the current preparation's hash.
   policies_ = next;
-  json patched = applyJsonPatch(agentPod(), admitCreate(agentPod()).patch());
+  json patched = injection::applyJsonPatch(agentPod(), admitCreate(agentPod()).patch());
   EXPECT_EQ(patched["metadata"]["annotations"]["agentproxy.io/injection-hash"],
             controllerHash("sha256:rotated"));
 }

@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "cli/flags.h"
+#include "policy/no_proxy.h"
 #include "probe/duration.h"
 #include "probe/pem.h"
 
@@ -15,8 +16,9 @@ namespace agentproxy::cli {
 const char kProbeUsage[] =
     "usage: agentproxy probe [--proxy URL] --target HOST:PORT [--target ...] [--server-name N]\n"
     "                        [--proxy-credentials-file FILE] [--target-ca FILE]...\n"
-    "                        [--trust-ca FILE]... [--websocket-path P] [--timeout 10s]\n"
-    "                        [--output text|json]\n"
+    "                        [--trust-ca FILE]... [--websocket-path P]\n"
+    "                        [--runtime R]... [--no-proxy LIST]\n"
+    "                        [--timeout 10s] [--output text|json]\n"
     "\n"
     "Proves with a real gRPC call whether gRPC reaches each target through the proxy.\n"
     "  --proxy URL           http://[user:password@]host:port or https://...\n"
@@ -32,6 +34,9 @@ const char kProbeUsage[] =
     "  --trust-ca FILE       CA(s) the agents trust besides, such as the proxy's interception\n"
     "                        CA; repeatable\n"
     "  --websocket-path P    also probe the WebSocket-over-HTTP/1.1 fallback at this path\n"
+    "  --runtime R           judge agents of runtime R too: grpc-core, go, jvm, node, dotnet;\n"
+    "                        repeatable; their verdicts count in the classification\n"
+    "  --no-proxy LIST       the agents' NO_PROXY (comma-separated), for the verdicts\n"
     "  --timeout D           deadline for the whole probe (default 10s)\n"
     "  --output text|json    report format (default text)\n"
     "Exit status: 0 all Supported, 1 worst is Warn, 2 any Unsupported, 64 usage error.\n";
@@ -104,7 +109,10 @@ void readProxyCredentials(const std::string& path, std::string& username, std::s
 
 probe::ProbeRequest parseProbeFlags(const std::vector<std::string>& args, bool& json,
                                     const ProbeEnvironment& environment,
-                                    std::vector<std::string>* notices) {
+                                    std::vector<std::string>* notices,
+                                    probe::RuntimeContext* runtimes) {
+  probe::RuntimeContext ignored;
+  probe::RuntimeContext& context = runtimes ? *runtimes : ignored;
   using probe::InputError;
   probe::ProbeRequest request;
   std::vector<std::string> targets;
@@ -136,6 +144,29 @@ probe::ProbeRequest parseProbeFlags(const std::vector<std::string>& args, bool& 
           websocketPath.find_first_of(" \r\n") != std::string::npos) {
         throw InputError("--websocket-path \"" + websocketPath +
                          "\" must be a path starting with / and without spaces");
+      }
+    } else if (flag == "--runtime") {
+      auto runtime = takeValue();
+      bool known = false;
+      for (const char* r : probe::kAllRuntimes) known = known || runtime == r;
+      if (!known) {
+        throw InputError("--runtime must be one of grpc-core, go, jvm, node, dotnet (got \"" +
+                         runtime + "\")");
+      }
+      bool seen = false;
+      for (const auto& r : context.runtimes) seen = seen || r == runtime;
+      if (!seen) context.runtimes.push_back(runtime);
+      context.counted = true;
+    } else if (flag == "--no-proxy") {
+      auto list = takeValue();
+      size_t start = 0;
+      while (start <= list.size()) {
+        auto comma = list.find(',', start);
+        auto entry = policy::normalizeNoProxyEntry(
+            list.substr(start, comma == std::string::npos ? std::string::npos : comma - start));
+        if (!entry.empty()) context.noProxy.push_back(entry);
+        if (comma == std::string::npos) break;
+        start = comma + 1;
       }
     } else if (flag == "--timeout") {
       request.timeout = probe::parseDuration(takeValue());
@@ -183,6 +214,10 @@ probe::ProbeRequest parseProbeFlags(const std::vector<std::string>& args, bool& 
         "the proxy password on the command line is visible to other users (ps) and in shell "
         "history: give it in HTTPS_PROXY or with --proxy-credentials-file instead");
   }
+  context.httpsProxy = context.grpcProxyHttps = request.proxy.tls();
+  context.credentials = request.proxy.hasCredentials();
+  context.credentialsWithAtSign = request.proxy.username.find('@') != std::string::npos ||
+                                  request.proxy.password.find('@') != std::string::npos;
   for (const auto& t : targets) {
     probe::ProbeTarget target;
     target.address = probe::parseTargetAddress(t);
@@ -205,8 +240,9 @@ int runProbeCommand(const std::vector<std::string>& args, std::ostream& out, std
   bool json = false;
   probe::ProbeRequest request;
   std::vector<std::string> notices;
+  probe::RuntimeContext runtimes;
   try {
-    request = parseProbeFlags(args, json, {}, &notices);
+    request = parseProbeFlags(args, json, {}, &notices, &runtimes);
   } catch (const probe::InputError& e) {
     err << "agentproxy probe: " << e.what() << "\n";
     return kExitUsage;
@@ -214,6 +250,9 @@ int runProbeCommand(const std::vector<std::string>& args, std::ostream& out, std
   for (const auto& notice : notices) err << "agentproxy probe: note: " << notice << "\n";
   request.processExitsAfter = processExitsAfter;
   auto report = probe::runProbe(request);
+  if (!runtimes.runtimes.empty() || !runtimes.noProxy.empty()) {
+    probe::applyRuntimeVerdicts(report, runtimes);
+  }
   out << (json ? probe::toJson(report) + "\n" : probe::toText(report));
   return probe::exitCodeFor(report.classification);
 }

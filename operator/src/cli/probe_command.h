@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "probe/prober.h"
+#include "probe/runtime_verdict.h"
 
 namespace agentproxy::cli {
 
@@ -23,10 +24,12 @@ struct ProbeEnvironment {
 // credentials file. The proxy is --proxy, else $HTTPS_PROXY, else $https_proxy; credentials
 // come from --proxy-credentials-file or the URL's user:password. Throws probe::InputError with
 // a one-line reason (never the password). Sets `json` from --output; `notices` gets advice for
-// stderr (a password typed on the command line).
+// stderr (a password typed on the command line). --runtime and --no-proxy fill `runtimes` when
+// given (verdicts are asked for when runtimes->runtimes or runtimes->noProxy is not empty).
 probe::ProbeRequest parseProbeFlags(const std::vector<std::string>& args, bool& json,
                                     const ProbeEnvironment& environment = {},
-                                    std::vector<std::string>* notices = nullptr);
+                                    std::vector<std::string>* notices = nullptr,
+                                    probe::RuntimeContext* runtimes = nullptr);
 
 // Reads proxy credentials: a file of "username=..." and "password=..." lines (# comments and
 // blank lines ignored), or a directory with files named username and password (a mounted

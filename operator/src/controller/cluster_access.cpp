@@ -119,6 +119,11 @@ void ClientInjectionWriter::writeCopy(const nlohmann::json& policy, const CopyOb
          {"uid", policy.value("/metadata/uid"_json_pointer, std::string())}}}}};
   nlohmann::json object = {{"metadata", metadata}, {"data", data}};
   if (secret) object["type"] = "Opaque";
+  if (!secret && !copy.binaryData.empty()) {
+    nlohmann::json binary = nlohmann::json::object();
+    for (const auto& [key, value] : copy.binaryData) binary[key] = encoding::base64Encode(value);
+    object["binaryData"] = binary;
+  }
   try {
     client_.create(type, copy.ref.namespace_, object);
   } catch (const kube::AlreadyExistsError&) {

@@ -4,17 +4,20 @@
 #include <set>
 
 #include "encoding/encoding.h"
-#include "webhook/pod_mutation.h"
+#include "injection/pod_injection.h"
 
 namespace agentproxy::controller {
 namespace {
 
 using nlohmann::json;
 
-std::string contentHash(const std::map<std::string, std::string>& data) {
+std::string contentHash(const std::map<std::string, std::string>& data,
+                        const std::map<std::string, std::string>& binaryData = {}) {
   std::string text;
   for (const auto& [key, value] : data)
     text += key + "\n" + std::to_string(value.size()) + "\n" + value;
+  for (const auto& [key, value] : binaryData)
+    text += "binary:" + key + "\n" + std::to_string(value.size()) + "\n" + value;
   return "sha256:" + encoding::sha256Hex(text);
 }
 
@@ -58,20 +61,24 @@ InjectionPlan planInjection(const InjectionDesire& desire, const InjectionInputs
   // The copies every selected namespace should hold.
   std::vector<CopyObject> wanted;
   auto want = [&](const char* kind, std::string_view prefix,
-                  std::map<std::string, std::string> data) {
+                  std::map<std::string, std::string> data,
+                  std::map<std::string, std::string> binaryData = {}) {
     // No namespace selected: nothing to hash (the CA bundle is ~200 KB with the system CAs).
     if (plan.namespaces.empty()) return;
-    auto hash = contentHash(data);
+    auto hash = contentHash(data, binaryData);
     for (const auto& ns : plan.namespaces) {
-      wanted.push_back({{kind, ns, webhook::copyName(prefix, policy.name)}, data, hash});
+      wanted.push_back(
+          {{kind, ns, injection::copyName(prefix, policy.name)}, data, binaryData, hash});
     }
   };
   if (desire.caBundlePem && !plan.namespaces.empty()) {
-    want("ConfigMap", webhook::kCaBundleCopyPrefix,
-         {{std::string(webhook::kCaBundleKey), *desire.caBundlePem}});
+    std::map<std::string, std::string> binary;
+    if (desire.caTruststore) binary[std::string(injection::kTruststoreKey)] = *desire.caTruststore;
+    want("ConfigMap", injection::kCaBundleCopyPrefix,
+         {{std::string(injection::kCaBundleKey), *desire.caBundlePem}}, std::move(binary));
   }
   if (desire.proxyUser && desire.proxyPassword) {
-    want("Secret", webhook::kCredentialsCopyPrefix,
+    want("Secret", injection::kCredentialsCopyPrefix,
          {{"username", encoding::percentEncode(*desire.proxyUser)},
           {"password", encoding::percentEncode(*desire.proxyPassword)}});
   }
@@ -117,7 +124,7 @@ InjectionPlan planInjection(const InjectionDesire& desire, const InjectionInputs
       }
       ++plan.selectedPods;
       auto annotations = webhook::metadataMap(pod, "annotations");
-      auto hash = annotations.find(std::string(webhook::kHashAnnotation));
+      auto hash = annotations.find(std::string(injection::kHashAnnotation));
       if (hash != annotations.end() && hash->second == desire.hash) {
         ++plan.injectedPods;
       } else {

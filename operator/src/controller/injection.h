@@ -49,16 +49,20 @@ struct ObjectRef {
 struct CopyObject {
   ObjectRef ref;
   std::map<std::string, std::string> data;
+  std::map<std::string, std::string> binaryData;  // a ConfigMap's, raw (base64 when written)
   std::string contentHash;
 };
 
 // What the policy injects, as resolved by the reconciler.
 struct InjectionDesire {
   const policy::ProxyPolicy* policy = nullptr;
-  std::string hash;  // webhook::injectionHash of its Injection
+  std::string hash;  // injection::injectionHash of its Injection
   // When pods get a CA bundle; shared, not copied: with the system CAs it is ~200 KB, and
   // every reconcile of every policy would otherwise copy it.
   std::shared_ptr<const std::string> caBundlePem;
+  // The same bundle as a PKCS12 truststore (trust::pkcs12Truststore), for the JVM: the copy's
+  // binaryData beside the PEM. Null when the bundle has no certificate.
+  std::shared_ptr<const std::string> caTruststore;
   // Raw; the copy holds them percent-encoded (encoding::percentEncode), so that $(VAR)
   // expansion in a proxy URL keeps each one userinfo component.
   std::optional<std::string> proxyUser;

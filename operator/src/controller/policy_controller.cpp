@@ -16,7 +16,7 @@
 #include "policy/proxy_policy.h"
 #include "probe/pem.h"
 #include "runtime/work_queue.h"
-#include "webhook/pod_mutation.h"
+#include "injection/pod_injection.h"
 
 namespace agentproxy::controller {
 namespace {
@@ -216,7 +216,7 @@ struct PolicyController::State : InjectionWorld {
   }
 
   void podChanged(const nlohmann::json& pod) {
-    auto owner = webhook::metadataMap(pod, "annotations")[std::string(webhook::kPolicyAnnotation)];
+    auto owner = webhook::metadataMap(pod, "annotations")[std::string(injection::kPolicyAnnotation)];
     if (!owner.empty()) {
       enqueue(owner);
       return;

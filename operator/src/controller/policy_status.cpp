@@ -208,6 +208,19 @@ nlohmann::json desiredStatus(const nlohmann::json& currentStatus, const PolicyOb
       auto report = nlohmann::json::parse(probe::toJson(*seen.probe));
       status["classification"] = report["classification"];
       status["targets"] = report["targets"];
+      // Per runtime, compact for kubectl describe: a one-line summary, and messages only where
+      // an agent does not get through.
+      for (auto& target : status["targets"]) {
+        if (!target.contains("runtimes")) continue;
+        std::string summary;
+        for (auto& r : target["runtimes"]) {
+          std::string result = r.value("result", "");
+          summary += (summary.empty() ? "" : ", ") + r.value("runtime", "") + " " + result;
+          if (result != "Supported") summary += " (" + r.value("reason", "") + ")";
+          if (result == "Supported") r.erase("message");
+        }
+        target["runtimeSummary"] = summary;
+      }
       if (seen.probe->proxyServer.empty()) {
         status.erase("proxyServer");
       } else {

@@ -4,7 +4,8 @@
 #include "encoding/encoding.h"
 #include "policy/proxy_policy.h"
 #include "trust/ca_bundle.h"
-#include "webhook/pod_mutation.h"
+#include "trust/truststore.h"
+#include "injection/pod_injection.h"
 
 namespace agentproxy::controller {
 namespace {
@@ -115,9 +116,14 @@ std::shared_ptr<const Reconciler::MergedBundle> Reconciler::caBundle(
   std::vector<trust::CaSource> input;
   for (const auto& [origin, pem] : sources) input.push_back({origin, pem});
   auto merged = trust::mergeCaBundle(includeSystemCAs ? injection_.systemCaPem() : "", input, now);
+  std::shared_ptr<const std::string> truststore;
+  if (merged.certificates > 0) {
+    truststore = std::make_shared<const std::string>(trust::pkcs12Truststore(merged.pem));
+  }
   auto bundle = std::make_shared<MergedBundle>(
       MergedBundle{std::make_shared<const std::string>(std::move(merged.pem)),
-                   std::move(merged.hash), std::move(merged.expired), now});
+                   std::move(truststore), std::move(merged.hash), std::move(merged.expired),
+                   now});
   std::lock_guard lock(bundleMutex_);
   if (bundles_.size() > 4096) bundles_.clear();  // bounded: sets of sources no policy uses go
   bundles_[key] = bundle;
@@ -134,18 +140,19 @@ InjectionObservation Reconciler::reconcileInjection(
 
   InjectionDesire desire;
   desire.policy = &policy;
-  if (webhook::hasCaBundle(policy)) {
+  if (injection::hasCaBundle(policy)) {
     auto bundle = caBundle(spec.includeSystemCAs, resolved.caSources);
     seen.caBundleHash = bundle->hash;
     seen.warnings.insert(seen.warnings.end(), bundle->expired.begin(), bundle->expired.end());
     desire.caBundlePem = bundle->pem;
+    desire.caTruststore = bundle->truststore;
   }
   if (spec.credentials) {
     desire.proxyUser = resolved.request.proxy.username;
     desire.proxyPassword = resolved.request.proxy.password;
   }
   desire.hash =
-      webhook::injectionHash(webhook::injectionForPolicy(policy, cluster_, seen.caBundleHash));
+      injection::injectionHash(injection::injectionForPolicy(policy, cluster_, seen.caBundleHash));
 
   auto plan = planInjection(desire, injection_.inputs(policy.name));
   // One namespace refusing a write (being deleted, a quota) must not stall the others, nor the

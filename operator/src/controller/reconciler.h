@@ -90,6 +90,7 @@ class Reconciler {
   ReconcileResult publish(const nlohmann::json& policy, const PolicyObservation& seen);
   struct MergedBundle {
     std::shared_ptr<const std::string> pem;
+    std::shared_ptr<const std::string> truststore;  // PKCS12 of pem; null without certificates
     std::string hash;
     std::vector<std::string> expired;
     std::chrono::system_clock::time_point mergedAt;

@@ -1,29 +1,46 @@
 #include "policy/no_proxy.h"
 
 #include <algorithm>
+#include <cctype>
+#include <cstring>
 
 #include "probe/prober.h"
+#include "probe/no_proxy_match.h"
 #include "probe/proxy_url.h"
 
 namespace agentproxy::policy {
 namespace {
 
-bool isCidr(const std::string& entry) {
-  auto slash = entry.find('/');
-  if (slash == std::string::npos || slash + 1 >= entry.size()) return false;
-  return probe::isIpLiteral(entry.substr(0, slash)) &&
-         std::all_of(entry.begin() + static_cast<long>(slash) + 1, entry.end(), ::isdigit);
-}
+using probe::hasPort;
+using probe::isCidr;
 
-// host:port, but not an IPv6 literal (which has colons of its own).
-bool hasPort(const std::string& entry) {
-  if (probe::isIpLiteral(entry)) return false;
-  auto colon = entry.rfind(':');
-  if (colon == std::string::npos || colon + 1 >= entry.size()) return false;
-  return std::all_of(entry.begin() + static_cast<long>(colon) + 1, entry.end(), ::isdigit);
+std::string lowerCase(std::string s) {
+  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
 }
 
 }  // namespace
+
+std::string normalizeNoProxyEntry(std::string entry) {
+  auto first = entry.find_first_not_of(" \t\r\n");
+  if (first == std::string::npos) return "";
+  auto last = entry.find_last_not_of(" \t\r\n");
+  entry = lowerCase(entry.substr(first, last - first + 1));
+  if (entry.size() > 2 && entry.front() == '[' && entry.back() == ']') {
+    entry = entry.substr(1, entry.size() - 2);
+  }
+  if (entry.rfind("*.", 0) == 0) entry.erase(0, 1);
+  return entry;
+}
+
+std::string javaNonProxyHosts(const std::vector<std::string>& entries) {
+  std::string out;
+  for (const auto& e : entries) {
+    if (e.empty() || isCidr(e)) continue;
+    out += (out.empty() ? "" : "|") + (e.front() == '.' ? "*" + e : e);
+  }
+  return out;
+}
 
 std::vector<std::string> effectiveNoProxyEntries(const std::vector<std::string>& policyEntries,
                                                  const ClusterNetwork& cluster) {
@@ -34,8 +51,10 @@ std::vector<std::string> effectiveNoProxyEntries(const std::vector<std::string>&
   entries.insert(entries.end(), cluster.podCIDRs.begin(), cluster.podCIDRs.end());
   entries.insert(entries.end(), policyEntries.begin(), policyEntries.end());
   std::vector<std::string> unique;
-  for (auto& e : entries) {
-    if (std::find(unique.begin(), unique.end(), e) == unique.end()) unique.push_back(e);
+  for (auto& raw : entries) {
+    auto e = normalizeNoProxyEntry(raw);
+    if (!e.empty() && std::find(unique.begin(), unique.end(), e) == unique.end())
+      unique.push_back(std::move(e));
   }
   return unique;
 }

@@ -156,6 +156,13 @@ bool LabelSelector::matches(const std::map<std::string, std::string>& labels) co
   return true;
 }
 
+bool isAgentRuntime(const std::string& name) {
+  for (const char* r : kAgentRuntimes) {
+    if (name == r) return true;
+  }
+  return false;
+}
+
 ProxyPolicy parseProxyPolicy(const json& object) {
   ProxyPolicy policy;
   const json& metadata = objectAt(object, "metadata", "");
@@ -224,6 +231,22 @@ ProxyPolicy parseProxyPolicy(const json& object) {
                                       "spec.selector.namespaceSelector");
   spec.podSelector =
       selectorAt(objectAt(selector, "podSelector", "spec.selector"), "spec.selector.podSelector");
+
+  const json& runtimes = arrayAt(*specJson, "agentRuntimes", "spec");
+  for (size_t i = 0; i < runtimes.size(); ++i) {
+    if (!runtimes[i].is_string() || !isAgentRuntime(runtimes[i].get<std::string>())) {
+      throw SpecError("spec.agentRuntimes[" + std::to_string(i) + "]",
+                      "must be one of grpc-core, go, jvm, node, dotnet");
+    }
+  }
+  for (const char* name : kAgentRuntimes) {
+    for (const auto& r : runtimes) {
+      if (r.get<std::string>() == name) {
+        spec.agentRuntimes.push_back(name);
+        break;
+      }
+    }
+  }
 
   const json& injection = objectAt(*specJson, "injection", "spec");
   spec.injectionEnabled = boolAt(injection, "enabled", "spec.injection", true);

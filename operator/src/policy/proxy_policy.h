@@ -61,6 +61,10 @@ struct PolicyTarget {
   std::string websocketPath;
 };
 
+// The agent runtimes of DESIGN.md, in this order everywhere (status, the probe's report).
+inline constexpr const char* kAgentRuntimes[] = {"grpc-core", "go", "jvm", "node", "dotnet"};
+bool isAgentRuntime(const std::string& name);
+
 struct ProxyPolicySpec {
   std::string httpsProxy;
   std::string httpProxy;  // defaulted to httpsProxy
@@ -76,6 +80,10 @@ struct ProxyPolicySpec {
   bool restartWorkloads = false;
   bool injectSystemNamespaces = false;  // kube-system, kube-public (never the operator's own)
   bool injectHostNetworkPods = false;
+  // spec.agentRuntimes: what the selected agents are written in, in kAgentRuntimes order,
+  // without duplicates; empty: not said (every runtime's settings are injected, and the
+  // classification is judged by the proxy alone).
+  std::vector<std::string> agentRuntimes;
   std::chrono::milliseconds probeInterval{std::chrono::minutes(5)};
   std::chrono::milliseconds probeTimeout{std::chrono::seconds(10)};
 };

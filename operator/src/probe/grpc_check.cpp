@@ -14,6 +14,8 @@
 #include <mutex>
 #include <thread>
 
+#include "encoding/encoding.h"
+
 namespace agentproxy::probe {
 namespace {
 
@@ -108,7 +110,19 @@ GrpcCheckResult checkGrpc(const std::string& proxyUrl, const TargetAddress& targ
     grpc::SslCredentialsOptions ssl;
     ssl.pem_root_certs = rootsPem;
     grpc::ChannelArguments args;
-    args.SetString(GRPC_ARG_HTTP_PROXY, proxyUrl);
+    // Credentials go in a Proxy-Authorization header of our own, not in the URL: gRPC C-core
+    // percent-decodes the URL's authority before it splits it at '@', so a password holding
+    // '@' would make it drop the proxy and go direct (docs/runtimes.md), and the probe would
+    // report a proxy that works as one that does not.
+    auto proxy = parseProxyUrl(proxyUrl);
+    if (proxy.hasCredentials()) {
+      args.SetString(GRPC_ARG_HTTP_PROXY, proxy.scheme + "://" + proxy.hostPort());
+      args.SetString("grpc.http_connect_headers",
+                     "Proxy-Authorization:Basic " +
+                         encoding::base64Encode(proxy.username + ":" + proxy.password));
+    } else {
+      args.SetString(GRPC_ARG_HTTP_PROXY, proxyUrl);
+    }
     // A fresh connection per probe: no subchannel shared with an earlier probe's channel.
     args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
     args.SetInt(GRPC_ARG_ENABLE_RETRIES, 0);

@@ -1,5 +1,6 @@
 #include "probe/report.h"
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
 
 #include <sstream>
@@ -93,6 +94,16 @@ nlohmann::ordered_json targetJson(const TargetReport& t) {
   };
   if (!t.serverName.empty()) j["serverName"] = t.serverName;
   if (t.tlsIntercepted) j["interceptorIssuer"] = t.interceptorIssuer;
+  if (!t.runtimes.empty()) {
+    nlohmann::ordered_json runtimes = nlohmann::ordered_json::array();
+    for (const auto& r : t.runtimes) {
+      runtimes.push_back({{"runtime", r.runtime},
+                          {"result", toString(r.result)},
+                          {"reason", r.reason},
+                          {"message", r.message}});
+    }
+    j["runtimes"] = runtimes;
+  }
   return j;
 }
 
@@ -141,6 +152,18 @@ std::string toText(const ProbeReport& report) {
     put("tls", t.timings.tlsMs);
     put("grpc", t.timings.grpcMs);
     out << "\n  " << t.message << "\n";
+    if (!t.runtimes.empty()) {
+      out << "  runtimes:\n";
+      for (const auto& r : t.runtimes) {
+        std::string runtime = r.runtime + ":";
+        std::string result(toString(r.result));
+        runtime.resize(std::max<size_t>(runtime.size(), 11), ' ');
+        result.resize(std::max<size_t>(result.size(), 12), ' ');
+        out << "    " << runtime << result << r.reason;
+        if (r.result != Classification::Supported) out << ": " << r.message;
+        out << "\n";
+      }
+    }
   }
   return out.str();
 }

@@ -38,6 +38,14 @@ struct Timings {
   std::optional<int64_t> connectMs, tunnelMs, tlsMs, grpcMs;
 };
 
+// Whether an agent of one runtime gets through (probe/runtime_verdict.h).
+struct RuntimeVerdict {
+  std::string runtime;  // grpc-core, go, jvm, node, dotnet
+  Classification result = Classification::Unknown;
+  std::string reason;   // CamelCase
+  std::string message;  // cause and remedy
+};
+
 // Everything observed for one target. The probe engine fills the observations; classify()
 // derives classification and message from them.
 struct TargetReport {
@@ -79,6 +87,8 @@ struct TargetReport {
   Classification classification = Classification::Unknown;
   std::string reason;  // CamelCase cause (conditions); not part of the JSON report
   std::string message;
+  // Per agent runtime, when asked for (applyRuntimeVerdicts); "runtimes" in the JSON report.
+  std::vector<RuntimeVerdict> runtimes;
 };
 
 struct ProbeReport {

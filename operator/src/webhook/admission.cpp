@@ -3,7 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "webhook/admission_review.h"
-#include "webhook/pod_mutation.h"
+#include "injection/pod_injection.h"
 
 namespace agentproxy::webhook {
 namespace {

@@ -20,10 +20,24 @@
 
 #include "policy/no_proxy.h"
 #include "policy/proxy_policy.h"
-#include "webhook/pod_mutation.h"
+#include "injection/pod_injection.h"
 #include "webhook/policy_selection.h"
 
 namespace agentproxy::webhook {
+
+// What a policy injects is injection/'s; the admission names it so.
+using injection::Injection;
+using injection::InjectionError;
+using injection::injectionFor;
+using injection::injectionForPolicy;
+using injection::injectionHash;
+using injection::kCaVolumeName;
+using injection::kHashAnnotation;
+using injection::kOutvotedAnnotation;
+using injection::kPolicyAnnotation;
+using injection::PreparedInjection;
+using injection::prepareInjection;
+using injection::writePodPatch;
 
 // What the webhook knows of the policies: a snapshot shared by concurrent requests.
 struct AdmissionPolicies {

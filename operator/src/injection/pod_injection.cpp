@@ -1,4 +1,4 @@
-#include "webhook/pod_mutation.h"
+#include "injection/pod_injection.h"
 
 #include <algorithm>
 #include <array>
@@ -6,16 +6,17 @@
 
 #include "encoding/encoding.h"
 #include "probe/proxy_url.h"
-#include "webhook/json_patch.h"
+#include "injection/json_patch.h"
 
-namespace agentproxy::webhook {
+namespace agentproxy::injection {
 namespace {
 
 using nlohmann::json;
 
-constexpr std::array<std::string_view, 8> kProxyVars = {"HTTPS_PROXY", "https_proxy", "HTTP_PROXY",
-                                                        "http_proxy",  "NO_PROXY",    "no_proxy",
-                                                        "GRPC_PROXY",  "grpc_proxy"};
+// A container that sets any of these keeps its own proxy settings (unless overrideExisting).
+constexpr std::array<std::string_view, 9> kProxyVars = {
+    "HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy",   "NO_PROXY",
+    "no_proxy",    "GRPC_PROXY",  "grpc_proxy", "no_grpc_proxy"};
 constexpr std::array<std::string_view, 5> kCaVars = {
     "SSL_CERT_FILE", "GRPC_DEFAULT_SSL_ROOTS_FILE_PATH", "NODE_EXTRA_CA_CERTS",
     "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"};
@@ -28,32 +29,72 @@ json secretVar(std::string_view name, const std::string& secret, const char* key
   return {{"name", name}, {"valueFrom", {{"secretKeyRef", {{"name", secret}, {"key", key}}}}}};
 }
 
-// The proxy URL with $(VAR) references in place of the credentials.
-std::string urlWithCredentialRefs(const std::string& url) {
+probe::ProxyUrl parsedProxy(const std::string& url) {
   try {
-    auto parsed = probe::parseProxyUrl(url);
-    return parsed.scheme + "://$(" + std::string(kProxyUserVar) + "):$(" +
-           std::string(kProxyPasswordVar) + ")@" + parsed.hostPort();
+    return probe::parseProxyUrl(url);
   } catch (const probe::InputError& e) {
     throw InjectionError(std::string("proxy URL: ") + e.what());
   }
 }
 
+// scheme://host:port with the port written out, and with $(VAR) references in place of the
+// credentials when there are any.
+std::string injectedUrl(const std::string& url, bool credentials) {
+  auto parsed = parsedProxy(url);
+  if (!credentials) return parsed.scheme + "://" + parsed.hostPort();
+  return parsed.scheme + "://$(" + std::string(kProxyUserVar) + "):$(" +
+         std::string(kProxyPasswordVar) + ")@" + parsed.hostPort();
+}
+
+std::string httpProxyOf(const Injection& injection) {
+  return injection.httpProxy.empty() ? injection.httpsProxy : injection.httpProxy;
+}
+
+// The proxy gRPC C-core and grpc-js get: they speak only http:// to a proxy.
+std::string grpcProxyOf(const Injection& injection) {
+  auto http = httpProxyOf(injection);
+  if (injection.httpsProxy.rfind("http://", 0) == 0) return injection.httpsProxy;
+  if (http.rfind("http://", 0) == 0) return http;
+  return injection.httpsProxy;
+}
+
 // Credentials first, then the proxy variables that expand them.
 json proxyEnv(const Injection& injection) {
   json env = json::array();
-  std::string https = injection.httpsProxy;
-  std::string http = injection.httpProxy.empty() ? injection.httpsProxy : injection.httpProxy;
-  if (!injection.credentialsSecretName.empty()) {
+  const bool credentials = !injection.credentialsSecretName.empty();
+  if (credentials) {
     env.push_back(secretVar(kProxyUserVar, injection.credentialsSecretName, "username"));
     env.push_back(secretVar(kProxyPasswordVar, injection.credentialsSecretName, "password"));
-    https = urlWithCredentialRefs(https);
-    http = urlWithCredentialRefs(http);
   }
-  const std::string* values[] = {
-      &https, &https, &http, &http, &injection.noProxy, &injection.noProxy, &https, &https};
-  for (size_t i = 0; i < kProxyVars.size(); ++i) env.push_back(plainVar(kProxyVars[i], *values[i]));
+  const std::string https = injectedUrl(injection.httpsProxy, credentials);
+  const std::string http = injectedUrl(httpProxyOf(injection), credentials);
+  env.push_back(plainVar("HTTPS_PROXY", https));
+  env.push_back(plainVar("https_proxy", https));
+  env.push_back(plainVar("HTTP_PROXY", http));
+  env.push_back(plainVar("http_proxy", http));
+  env.push_back(plainVar("NO_PROXY", injection.noProxy));
+  env.push_back(plainVar("no_proxy", injection.noProxy));
+  if (injection.injectsFor("grpc-core") || injection.injectsFor("node")) {
+    const std::string grpc = injectedUrl(grpcProxyOf(injection), credentials);
+    env.push_back(plainVar("GRPC_PROXY", grpc));
+    env.push_back(plainVar("grpc_proxy", grpc));
+    env.push_back(plainVar("no_grpc_proxy", injection.noProxy));
+  }
+  if (injection.injectsFor("node")) env.push_back(plainVar("NODE_USE_ENV_PROXY", "1"));
   return env;
+}
+
+std::vector<std::string> splitNoProxy(const std::string& text) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start <= text.size()) {
+    auto comma = text.find(',', start);
+    auto entry = text.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    if (!entry.empty()) out.push_back(entry);
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  return out;
 }
 
 json caEnv(const Injection& injection) {
@@ -64,10 +105,10 @@ json caEnv(const Injection& injection) {
 }
 
 json caVolume(const Injection& injection) {
+  json items = json::array({{{"key", kCaBundleKey}, {"path", kCaBundleKey}}});
+  if (injection.injectsFor("jvm")) items.push_back({{"key", kTruststoreKey}, {"path", kTruststoreKey}});
   return {{"name", kCaVolumeName},
-          {"configMap",
-           {{"name", injection.caBundleConfigMapName},
-            {"items", json::array({{{"key", kCaBundleKey}, {"path", kCaBundleKey}}})}}}};
+          {"configMap", {{"name", injection.caBundleConfigMapName}, {"items", items}}}};
 }
 
 json caMount() {
@@ -163,9 +204,35 @@ void patchEnv(const json* existing, const std::string& path, const PreparedInjec
   for (const auto& entry : prepared.caEnv) {
     if (override || !present(entry.name)) ours.push_back(&entry);
   }
+  // JAVA_TOOL_OPTIONS: ours appended to the container's own plain value, or an entry of ours.
+  const std::string& java =
+      (override || !setsProxy) ? prepared.javaOptions : prepared.javaTrustOptions;
+  Entry javaEntry;
+  int javaIndex = -1;        // the container's own JAVA_TOOL_OPTIONS
+  std::string javaAppended;  // its value with ours appended (JSON text), when it changes
+  if (!java.empty()) {
+    for (size_t i = 0; i < env.size(); ++i) {
+      if (names[i] == kJavaToolOptionsVar) javaIndex = static_cast<int>(i);
+    }
+    if (javaIndex < 0) {
+      javaEntry = {std::string(kJavaToolOptionsVar), plainVar(kJavaToolOptionsVar, java), ""};
+      javaEntry.text = javaEntry.value.dump();
+      ours.push_back(&javaEntry);
+    } else {
+      const json& own = env[static_cast<size_t>(javaIndex)];
+      auto value = own.find("value");
+      bool plain = !own.contains("valueFrom") && (value == own.end() || value->is_string());
+      std::string text = value != own.end() && value->is_string() ? value->get<std::string>() : "";
+      bool hasOurs = text.size() >= java.size() &&
+                     text.compare(text.size() - java.size(), java.size(), java) == 0;
+      if (plain && !hasOurs) {
+        javaAppended = plainVar(kJavaToolOptionsVar, text.empty() ? java : text + " " + java).dump();
+      }
+    }
+  }
 
   // Unchanged when the env starts with ours and none of the rest has one of our names.
-  bool unchanged = existing && env.size() >= ours.size();
+  bool unchanged = existing && env.size() >= ours.size() && javaAppended.empty();
   for (size_t i = 0; unchanged && i < ours.size(); ++i) unchanged = env[i] == ours[i]->value;
   for (size_t i = ours.size(); unchanged && i < env.size(); ++i) {
     unchanged = !hasName(ours, names[i]);
@@ -180,7 +247,8 @@ void patchEnv(const json* existing, const std::string& path, const PreparedInjec
   for (size_t i = 0; i < env.size(); ++i) {
     if (hasName(ours, names[i])) continue;
     if (value.size() > 1) value += ',';
-    value += env[i].dump();
+    value += static_cast<int>(i) == javaIndex && !javaAppended.empty() ? javaAppended
+                                                                        : env[i].dump();
   }
   value += ']';
   patch.operation(existing ? "replace" : "add", path + "/env", value);
@@ -279,9 +347,36 @@ Injection injectionFor(const policy::ProxyPolicy& policy, std::string noProxy,
       policy.spec.credentials ? std::move(credentialsSecretName) : std::string();
   injection.caBundleConfigMapName = std::move(caBundleConfigMapName);
   injection.overrideExisting = policy.spec.overrideExisting;
+  injection.runtimes = policy.spec.agentRuntimes;
   // With credentials the URLs are rewritten: one that does not parse fails here, not at admission.
   proxyEnv(injection);
   return injection;
+}
+
+bool Injection::injectsFor(std::string_view runtime) const {
+  return runtimes.empty() || std::find(runtimes.begin(), runtimes.end(), runtime) != runtimes.end();
+}
+
+std::string javaToolOptions(const Injection& injection, bool withProxy) {
+  if (!injection.injectsFor("jvm")) return "";
+  std::string out;
+  auto add = [&out](const std::string& option) { out += (out.empty() ? "" : " ") + option; };
+  if (withProxy) {
+    auto https = parsedProxy(injection.httpsProxy);
+    auto http = parsedProxy(httpProxyOf(injection));
+    // hostPort() brackets an IPv6 literal; the JVM wants the address alone.
+    add("-Dhttps.proxyHost=" + https.host);
+    add("-Dhttps.proxyPort=" + std::to_string(https.port));
+    add("-Dhttp.proxyHost=" + http.host);
+    add("-Dhttp.proxyPort=" + std::to_string(http.port));
+    auto nonProxy = policy::javaNonProxyHosts(splitNoProxy(injection.noProxy));
+    if (!nonProxy.empty()) add("-Dhttp.nonProxyHosts=" + nonProxy);
+  }
+  if (!injection.caBundleConfigMapName.empty()) {
+    add("-Djavax.net.ssl.trustStore=" + std::string(kTruststoreFile));
+    add("-Djavax.net.ssl.trustStoreType=PKCS12");
+  }
+  return out;
 }
 
 std::string copyName(std::string_view prefix, std::string_view policyName) {
@@ -310,6 +405,7 @@ Injection injectionForPolicy(const policy::ProxyPolicy& policy,
 
 std::string injectionHash(const Injection& injection) {
   json injected = {{"env", proxyEnv(injection)}, {"caEnv", caEnv(injection)}};
+  if (auto java = javaToolOptions(injection); !java.empty()) injected["javaToolOptions"] = java;
   if (!injection.caBundleHash.empty()) injected["caBundleHash"] = injection.caBundleHash;
   if (injection.overrideExisting) injected["overrideExisting"] = true;
   if (!injection.caBundleConfigMapName.empty()) {
@@ -324,6 +420,8 @@ PreparedInjection prepareInjection(Injection injection) {
   prepared.hash = injectionHash(injection);
   prepared.proxyEnv = entries(proxyEnv(injection));
   prepared.caEnv = entries(caEnv(injection));
+  prepared.javaOptions = javaToolOptions(injection, true);
+  prepared.javaTrustOptions = javaToolOptions(injection, false);
   if (!injection.caBundleConfigMapName.empty()) {
     prepared.volume = entry(caVolume(injection));
     prepared.mount = entry(caMount());
@@ -361,4 +459,4 @@ json podPatch(const json& pod, const Injection& injection) {
   return json::parse(writePodPatch(pod, prepareInjection(injection), injection.outvoted));
 }
 
-}  // namespace agentproxy::webhook
+}  // namespace agentproxy::injection

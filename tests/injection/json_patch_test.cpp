@@ -1,11 +1,11 @@
-#include "webhook/json_patch.h"
+#include "injection/json_patch.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
 
-namespace agentproxy::webhook {
+namespace agentproxy::injection {
 namespace {
 
 using nlohmann::json;
@@ -94,4 +94,4 @@ TEST(ApplyJsonPatch, ErrorsNameTheOperationAndNeverCrash) {
 }
 
 }  // namespace
-}  // namespace agentproxy::webhook
+}  // namespace agentproxy::injection

@@ -1,4 +1,4 @@
-#include "webhook/pod_mutation.h"
+#include "injection/pod_injection.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -6,18 +6,18 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
-#include "webhook/json_patch.h"
+#include "injection/json_patch.h"
 #include "webhook_fixtures.h"
 
-namespace agentproxy::webhook {
+namespace agentproxy::injection {
 namespace {
 
 using nlohmann::json;
-using testing::agentPod;
+using webhook::testing::agentPod;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::Not;
-using testing::proxyPolicy;
+using webhook::testing::proxyPolicy;
 
 constexpr const char* kNoProxy = "localhost,127.0.0.1,169.254.169.254,.svc,.cluster.local";
 constexpr const char* kProxy = "http://proxy.corp.example:3128";
@@ -104,7 +104,8 @@ TEST(PodPatch, EveryContainerAndInitContainerGetsProxyAndCaBundle) {
   EXPECT_EQ(spec["volumes"].size(), 3u);
   EXPECT_EQ(spec["volumes"][2],
             json::parse(R"({"name": "agentproxy-ca", "configMap": {"name": "agentproxy-ca-bundle",
-                            "items": [{"key": "ca-bundle.crt", "path": "ca-bundle.crt"}]}})"));
+                            "items": [{"key": "ca-bundle.crt", "path": "ca-bundle.crt"},
+                                      {"key": "ca-bundle.p12", "path": "ca-bundle.p12"}]}})"));
   const json& annotations = pod["metadata"]["annotations"];
   EXPECT_EQ(annotations["agentproxy.io/policy"], "corp-proxy");
   EXPECT_EQ(annotations["agentproxy.io/injection-hash"], injectionHash(plainInjection()));
@@ -118,11 +119,12 @@ TEST(PodPatch, TheUsersOwnEnvVolumesAndMountsAreKept) {
   EXPECT_THAT(
       envNames(agent),
       ElementsAre("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "NO_PROXY", "no_proxy",
-                  "GRPC_PROXY", "grpc_proxy", "SSL_CERT_FILE", "GRPC_DEFAULT_SSL_ROOTS_FILE_PATH",
-                  "NODE_EXTRA_CA_CERTS", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "LOG_LEVEL",
+                  "GRPC_PROXY", "grpc_proxy", "no_grpc_proxy", "NODE_USE_ENV_PROXY",
+                  "SSL_CERT_FILE", "GRPC_DEFAULT_SSL_ROOTS_FILE_PATH", "NODE_EXTRA_CA_CERTS",
+                  "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "JAVA_TOOL_OPTIONS", "LOG_LEVEL",
                   "POD_NAME", "AGENT_TOKEN"));
   const json& before = original["spec"]["containers"][0];
-  for (size_t i = 0; i < 3; ++i) EXPECT_EQ(agent["env"][13 + i], before["env"][i]);
+  for (size_t i = 0; i < 3; ++i) EXPECT_EQ(agent["env"][16 + i], before["env"][i]);
   EXPECT_EQ(agent["volumeMounts"][0], before["volumeMounts"][0]);
   EXPECT_EQ(agent["volumeMounts"][1], before["volumeMounts"][1]);
   EXPECT_EQ(pod["spec"]["volumes"][0], original["spec"]["volumes"][0]);
@@ -148,7 +150,7 @@ TEST(PodPatch, ContainersWithoutEnvOrMountsGetArraysCreatedByAdd) {
   json pod = patched(bare, plainInjection());
   EXPECT_EQ(pod["metadata"]["annotations"]["agentproxy.io/policy"], "corp-proxy");
   EXPECT_EQ(pod["spec"]["volumes"].size(), 1u);
-  EXPECT_EQ(envNames(pod["spec"]["containers"][0]).size(), 13u);
+  EXPECT_EQ(envNames(pod["spec"]["containers"][0]).size(), 16u);
 }
 
 TEST(PodPatch, SecondInvocationIsEmpty) {
@@ -184,8 +186,13 @@ TEST(PodPatch, AUserProxyVariableInEitherCaseKeepsTheContainersProxySettings) {
   const json& agent = result["spec"]["containers"][0];
   EXPECT_THAT(envNames(agent),
               ElementsAre("GRPC_DEFAULT_SSL_ROOTS_FILE_PATH", "NODE_EXTRA_CA_CERTS",
-                          "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "LOG_LEVEL", "POD_NAME",
-                          "AGENT_TOKEN", "https_proxy", "SSL_CERT_FILE"));
+                          "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "JAVA_TOOL_OPTIONS",
+                          "LOG_LEVEL", "POD_NAME", "AGENT_TOKEN", "https_proxy",
+                          "SSL_CERT_FILE"));
+  // The JVM's proxy is the container's own too: the truststore alone.
+  EXPECT_EQ(envEntry(agent, "JAVA_TOOL_OPTIONS")["value"],
+            "-Djavax.net.ssl.trustStore=/etc/agentproxy/ca/ca-bundle.p12 "
+            "-Djavax.net.ssl.trustStoreType=PKCS12");
   EXPECT_EQ(envEntry(agent, "https_proxy")["value"], "http://own-proxy:8080");
   EXPECT_EQ(envEntry(agent, "SSL_CERT_FILE")["value"], "/etc/own/ca.crt");
   EXPECT_EQ(envEntry(result["spec"]["containers"][1], "HTTPS_PROXY")["value"], kProxy)
@@ -207,8 +214,9 @@ TEST(PodPatch, OverrideExistingReplacesTheUsersProxyVariablesAndKeepsTheRest) {
   EXPECT_THAT(
       envNames(agent),
       ElementsAre("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "NO_PROXY", "no_proxy",
-                  "GRPC_PROXY", "grpc_proxy", "SSL_CERT_FILE", "GRPC_DEFAULT_SSL_ROOTS_FILE_PATH",
-                  "NODE_EXTRA_CA_CERTS", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "LOG_LEVEL",
+                  "GRPC_PROXY", "grpc_proxy", "no_grpc_proxy", "NODE_USE_ENV_PROXY",
+                  "SSL_CERT_FILE", "GRPC_DEFAULT_SSL_ROOTS_FILE_PATH", "NODE_EXTRA_CA_CERTS",
+                  "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "JAVA_TOOL_OPTIONS", "LOG_LEVEL",
                   "POD_NAME", "AGENT_TOKEN"));
   EXPECT_EQ(envEntry(agent, "HTTPS_PROXY"), json({{"name", "HTTPS_PROXY"}, {"value", kProxy}}));
   EXPECT_EQ(envEntry(agent, "no_proxy")["value"], kNoProxy);
@@ -350,5 +358,87 @@ TEST(PodPatch, PodsItCannotPatchGiveClearErrors) {
   EXPECT_EQ(error(pod), "/metadata/annotations must be an object, not array");
 }
 
+
+// --- per runtime (DESIGN.md "Injection", docs/runtimes.md) ---------------------------------
+
+TEST(PodPatch, JavaToolOptionsAreAppendedToTheContainersOwnOnce) {
+  json pod = agentPod();
+  pod["spec"]["containers"][0]["env"].push_back(
+      {{"name", "JAVA_TOOL_OPTIONS"}, {"value", "-Xmx512m -Dapp.mode=edge"}});
+  json result = patched(pod, plainInjection());
+  const json& agent = result["spec"]["containers"][0];
+  auto value = envEntry(agent, "JAVA_TOOL_OPTIONS")["value"].get<std::string>();
+  EXPECT_EQ(value, "-Xmx512m -Dapp.mode=edge " + javaToolOptions(plainInjection()));
+  EXPECT_THAT(value, HasSubstr("-Dhttps.proxyHost=proxy.corp.example -Dhttps.proxyPort=3128"));
+  EXPECT_THAT(value, HasSubstr("-Dhttp.nonProxyHosts=localhost|127.0.0.1|169.254.169.254|*.svc|"
+                               "*.cluster.local"));
+  EXPECT_THAT(value, HasSubstr("-Djavax.net.ssl.trustStore=/etc/agentproxy/ca/ca-bundle.p12 "
+                               "-Djavax.net.ssl.trustStoreType=PKCS12"));
+  int count = 0;
+  for (const auto& e : agent["env"]) count += e["name"] == "JAVA_TOOL_OPTIONS";
+  EXPECT_EQ(count, 1);
+  EXPECT_EQ(podPatch(result, plainInjection()), json::array()) << "appended once";
+}
+
+TEST(PodPatch, JavaToolOptionsFromValueFromAreLeftAlone) {
+  json pod = agentPod();
+  json own = {{"name", "JAVA_TOOL_OPTIONS"},
+              {"valueFrom", {{"configMapKeyRef", {{"name", "jvm"}, {"key", "opts"}}}}}};
+  pod["spec"]["containers"][0]["env"].push_back(own);
+  json result = patched(pod, plainInjection());
+  EXPECT_EQ(envEntry(result["spec"]["containers"][0], "JAVA_TOOL_OPTIONS"), own);
+}
+
+TEST(PodPatch, OnlyTheListedRuntimesSettingsAreInjected) {
+  Injection go = plainInjection();
+  go.runtimes = {"go"};
+  json pod = patched(agentPod(), go);
+  const json& agent = pod["spec"]["containers"][0];
+  auto names = envNames(agent);
+  for (const char* absent : {"GRPC_PROXY", "grpc_proxy", "no_grpc_proxy", "NODE_USE_ENV_PROXY",
+                             "JAVA_TOOL_OPTIONS"}) {
+    EXPECT_THAT(names, Not(::testing::Contains(absent))) << absent;
+  }
+  EXPECT_EQ(pod["spec"]["volumes"][2]["configMap"]["items"].size(), 1u) << "no truststore";
+  EXPECT_NE(injectionHash(go), injectionHash(plainInjection()));
+
+  Injection node = plainInjection();
+  node.runtimes = {"node"};
+  json nodePod = patched(agentPod(), node);
+  EXPECT_EQ(envEntry(nodePod["spec"]["containers"][0], "NODE_USE_ENV_PROXY")["value"], "1");
+  EXPECT_EQ(envEntry(nodePod["spec"]["containers"][0], "no_grpc_proxy")["value"], kNoProxy);
+  EXPECT_EQ(envEntry(nodePod["spec"]["containers"][0], "NODE_EXTRA_CA_CERTS")["value"],
+            "/etc/agentproxy/ca/ca-bundle.crt");
+}
+
+TEST(PodPatch, ProxyUrlsCarryTheirPortAndGrpcGetsTheHttpProxy) {
+  auto policy = proxyPolicy("corp-proxy", {{"proxy", {{"httpsProxy", "https://tls-proxy.example"},
+                                                      {"httpProxy", "http://proxy.example"}}}});
+  Injection injection = injectionFor(policy, kNoProxy, "", "agentproxy-ca-bundle");
+  json pod = patched(agentPod(), injection);
+  const json& agent = pod["spec"]["containers"][0];
+  EXPECT_EQ(envEntry(agent, "HTTPS_PROXY")["value"], "https://tls-proxy.example:443");
+  EXPECT_EQ(envEntry(agent, "HTTP_PROXY")["value"], "http://proxy.example:80");
+  EXPECT_EQ(envEntry(agent, "grpc_proxy")["value"], "http://proxy.example:80");
+  EXPECT_THAT(envEntry(agent, "JAVA_TOOL_OPTIONS")["value"].get<std::string>(),
+              HasSubstr("-Dhttps.proxyHost=tls-proxy.example -Dhttps.proxyPort=443 "
+                        "-Dhttp.proxyHost=proxy.example -Dhttp.proxyPort=80"));
+}
+
+TEST(PodPatch, CredentialsReachGrpcProxyThroughReferencesOnly) {
+  policy::ProxyPolicy withCredentials = proxyPolicy(
+      "corp-proxy",
+      {{"proxy",
+        {{"credentialsSecretRef", {{"namespace", "agentproxy-system"}, {"name", "proxy-auth"}}}}}});
+  Injection injection =
+      injectionFor(withCredentials, kNoProxy, "agentproxy-proxy-auth", "agentproxy-ca-bundle");
+  json pod = patched(agentPod(), injection);
+  const json& agent = pod["spec"]["containers"][0];
+  EXPECT_EQ(envEntry(agent, "grpc_proxy")["value"],
+            "http://$(AGENTPROXY_PROXY_USER):$(AGENTPROXY_PROXY_PASSWORD)@proxy.corp.example:3128");
+  EXPECT_THAT(envEntry(agent, "JAVA_TOOL_OPTIONS")["value"].get<std::string>(),
+              Not(HasSubstr("AGENTPROXY_PROXY")));
+}
+
 }  // namespace
-}  // namespace agentproxy::webhook
+}  // namespace agentproxy::injection

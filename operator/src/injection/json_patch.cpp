@@ -1,10 +1,10 @@
-#include "webhook/json_patch.h"
+#include "injection/json_patch.h"
 
 #include <cstddef>
 #include <nlohmann/json.hpp>
 #include <vector>
 
-namespace agentproxy::webhook {
+namespace agentproxy::injection {
 namespace {
 
 using nlohmann::json;
@@ -143,4 +143,4 @@ json applyJsonPatch(const json& document, const json& patch) {
   return result;
 }
 
-}  // namespace agentproxy::webhook
+}  // namespace agentproxy::injection

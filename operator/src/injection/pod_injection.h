@@ -1,16 +1,29 @@
-// The pod mutation of DESIGN.md "Injection", as an RFC 6902 JSON Patch against the pod. Pure.
+// What a ProxyPolicy injects (DESIGN.md "Injection"), as an RFC 6902 JSON Patch against the
+// pod. Pure.
 //
 // What every container and init container gets, in this order at the front of its env (so the
-// user's own variables can refer to ours with $(VAR)):
+// user's own variables can refer to ours with $(VAR)), for the runtimes Injection::runtimes
+// names (empty: all; what one runtime reads, the others ignore):
 //   - with credentials: AGENTPROXY_PROXY_USER and AGENTPROXY_PROXY_PASSWORD from
 //     valueFrom.secretKeyRef (keys "username" and "password" of the Secret the caller names);
-//   - HTTPS_PROXY, https_proxy, HTTP_PROXY, http_proxy, NO_PROXY, no_proxy, GRPC_PROXY,
-//     grpc_proxy; with credentials the URLs read scheme://$(AGENTPROXY_PROXY_USER):
-//     $(AGENTPROXY_PROXY_PASSWORD)@host:port, which the kubelet expands because the two
-//     variables come earlier in the list. GRPC_PROXY/grpc_proxy carry the https proxy;
+//   - HTTPS_PROXY, https_proxy, HTTP_PROXY, http_proxy, NO_PROXY, no_proxy; for gRPC C-core and
+//     grpc-js (grpc-core, node) also GRPC_PROXY, grpc_proxy and no_grpc_proxy (= no_proxy);
+//     for Node also NODE_USE_ENV_PROXY=1. Every proxy URL is scheme://host:port with the port
+//     written out (grpc-js defaults to 80); grpc_proxy is the policy's http:// proxy (httpsProxy,
+//     else httpProxy), since C-core and grpc-js ignore https:// ones. With credentials the URLs
+//     read scheme://$(AGENTPROXY_PROXY_USER):$(AGENTPROXY_PROXY_PASSWORD)@host:port, which the
+//     kubelet expands because the two variables come earlier in the list;
 //   - with a CA bundle: SSL_CERT_FILE, GRPC_DEFAULT_SSL_ROOTS_FILE_PATH, NODE_EXTRA_CA_CERTS,
 //     REQUESTS_CA_BUNDLE and CURL_CA_BUNDLE = kCaBundleFile, and a read-only mount of the volume
-//     kCaVolumeName (key kCaBundleKey of the caller's ConfigMap) at kCaMountPath.
+//     kCaVolumeName (key kCaBundleKey of the caller's ConfigMap, and for the JVM its
+//     kTruststoreKey) at kCaMountPath;
+//   - for the JVM: JAVA_TOOL_OPTIONS with -Dhttps.proxyHost/Port, -Dhttp.proxyHost/Port,
+//     -Dhttp.nonProxyHosts (policy::javaNonProxyHosts of NO_PROXY) and, with a CA bundle,
+//     -Djavax.net.ssl.trustStore=kTruststoreFile -Djavax.net.ssl.trustStoreType=PKCS12. A
+//     container's own JAVA_TOOL_OPTIONS (a plain value) is kept, ours appended after a space
+//     (never replacing it; once: a value that already ends with ours is left alone); one from
+//     valueFrom is left alone. A container whose proxy variables are left alone (below) gets
+//     the truststore options only.
 // The pod gets the annotations agentproxy.io/policy and agentproxy.io/injection-hash.
 //
 // Guarantees:
@@ -47,7 +60,7 @@
 #include "policy/no_proxy.h"
 #include "policy/proxy_policy.h"
 
-namespace agentproxy::webhook {
+namespace agentproxy::injection {
 
 inline constexpr std::string_view kPolicyAnnotation = "agentproxy.io/policy";
 inline constexpr std::string_view kHashAnnotation = "agentproxy.io/injection-hash";
@@ -55,6 +68,11 @@ inline constexpr std::string_view kCaVolumeName = "agentproxy-ca";
 inline constexpr std::string_view kCaMountPath = "/etc/agentproxy/ca";
 inline constexpr std::string_view kCaBundleKey = "ca-bundle.crt";
 inline constexpr std::string_view kCaBundleFile = "/etc/agentproxy/ca/ca-bundle.crt";
+// The PKCS12 truststore of the same bundle (trust::pkcs12Truststore), in the CA ConfigMap's
+// binaryData.
+inline constexpr std::string_view kTruststoreKey = "ca-bundle.p12";
+inline constexpr std::string_view kTruststoreFile = "/etc/agentproxy/ca/ca-bundle.p12";
+inline constexpr std::string_view kJavaToolOptionsVar = "JAVA_TOOL_OPTIONS";
 inline constexpr std::string_view kProxyUserVar = "AGENTPROXY_PROXY_USER";
 inline constexpr std::string_view kProxyPasswordVar = "AGENTPROXY_PROXY_PASSWORD";
 // Written when other policies matched the pod too: their names, comma-separated.
@@ -83,6 +101,10 @@ struct Injection {
   std::string caBundleHash;
   // Other policies that matched the pod (kOutvotedAnnotation); not part of the hash.
   std::vector<std::string> outvoted;
+  // spec.agentRuntimes (policy::kAgentRuntimes); empty: every runtime's settings.
+  std::vector<std::string> runtimes;
+
+  bool injectsFor(std::string_view runtime) const;
 };
 
 // prefix + policy name, shortened with a hash suffix when it would exceed the 253 characters of
@@ -123,6 +145,10 @@ struct PreparedInjection {
   std::string hash;             // injectionHash(injection)
   std::vector<Entry> proxyEnv;  // credentials first, then the eight proxy variables
   std::vector<Entry> caEnv;     // empty without a CA bundle
+  // For the JVM (empty otherwise): JAVA_TOOL_OPTIONS' options, all of them and (for a
+  // container whose proxy variables are its own) the truststore's alone.
+  std::string javaOptions;
+  std::string javaTrustOptions;
   Entry volume;                 // without a CA bundle: empty
   Entry mount;
 };
@@ -139,7 +165,11 @@ PreparedInjection prepareInjection(Injection injection);
 std::string writePodPatch(const nlohmann::json& pod, const PreparedInjection& prepared,
                           const std::vector<std::string>& outvoted = {});
 
+// The options the JVM gets for this injection (see above); empty when it injects nothing for
+// the JVM. `withProxy` false: the truststore's alone.
+std::string javaToolOptions(const Injection& injection, bool withProxy = true);
+
 // writePodPatch() of the prepared `injection`, as a tree: for the tests, which inspect the patch.
 nlohmann::json podPatch(const nlohmann::json& pod, const Injection& injection);
 
-}  // namespace agentproxy::webhook
+}  // namespace agentproxy::injection

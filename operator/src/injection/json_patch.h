@@ -12,7 +12,7 @@
 #include <string>
 #include <string_view>
 
-namespace agentproxy::webhook {
+namespace agentproxy::injection {
 
 class PatchError : public std::runtime_error {
  public:
@@ -26,4 +26,4 @@ std::string escapePointerToken(std::string_view token);
 // Throws PatchError.
 nlohmann::json applyJsonPatch(const nlohmann::json& document, const nlohmann::json& patch);
 
-}  // namespace agentproxy::webhook
+}  // namespace agentproxy::injection
