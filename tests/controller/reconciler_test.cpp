@@ -8,6 +8,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
+#include <set>
 #include <sstream>
 
 #include "encoding/encoding.h"
@@ -148,6 +149,7 @@ struct FakeInjectionWorld : InjectionWorld {
   std::map<std::string, std::vector<json>> pods;                         // namespace -> pods
   std::vector<json> policyObjects;  // every ProxyPolicy: the competition for each pod
   std::map<ObjectRef, StoredCopy> copies;
+  std::set<ObjectRef> foreign;  // objects of copies' names the operator does not manage
   std::vector<CopyObject> written;
   std::vector<ObjectRef> deleted;
   // "namespace/replicaset" -> the Deployment that controls it.
@@ -191,10 +193,12 @@ struct FakeInjectionWorld : InjectionWorld {
       if (stored.policy == policyName) in.copies.push_back(informerView(stored));
     }
     in.operatorNamespace = "agentproxy-system";
+    in.credentialsKey = "the fake operator's key";
     return in;
   }
 
   void writeCopy(const json& policy, const CopyObject& copy) override {
+    if (foreign.count(copy.ref)) throw CopyConflict(copy.ref);  // as ClientInjectionWriter
     copies[copy.ref] = {policy.value("/metadata/name"_json_pointer, std::string()), copy};
     written.push_back(copy);
   }
@@ -556,6 +560,32 @@ TEST_F(InjectionReconcileTest, SelectedNamespaceGetsTheBundleAndEncodedCredentia
 
   reconciler_.reconcile(object);
   EXPECT_EQ(world_.written.size(), 2u);
+  expectPasswordNowhere();
+}
+
+// An object someone else made under a copy's name is never taken over: the policy says so, the
+// other copies are kept, and once it is gone the copy is written.
+TEST_F(InjectionReconcileTest, AnUnmanagedObjectOfACopysNameIsAConflictAndLeftAlone) {
+  auto object = injectingPolicy();
+  world_.policyObjects = {object};
+  world_.foreign.insert({"Secret", "agents", "agentproxy-proxy-corp-proxy"});
+  settle(object);
+  EXPECT_EQ(world_.copy("Secret", "agents", "agentproxy-proxy-corp-proxy"), nullptr);
+  EXPECT_NE(world_.copy("ConfigMap", "agents", "agentproxy-ca-corp-proxy"), nullptr);
+  auto ready = conditionOf(object["status"], "InjectionReady");
+  EXPECT_EQ(ready["status"], "False");
+  EXPECT_EQ(ready["reason"], "CopyConflict");
+  EXPECT_THAT(ready["message"].get<std::string>(),
+              HasSubstr("Secret agents/agentproxy-proxy-corp-proxy exists but is not managed by "
+                        "agentproxy"));
+  auto result = reconciler_.reconcile(object);
+  ASSERT_TRUE(result.requeueAfter);  // looked at again, slowly
+  EXPECT_LE(*result.requeueAfter, std::chrono::milliseconds(Reconciler::kReferenceRecheck));
+
+  world_.foreign.clear();  // its owner deleted it
+  settle(object);
+  EXPECT_NE(world_.copy("Secret", "agents", "agentproxy-proxy-corp-proxy"), nullptr);
+  EXPECT_EQ(conditionOf(object["status"], "InjectionReady")["reason"], "InjectionCurrent");
   expectPasswordNowhere();
 }
 

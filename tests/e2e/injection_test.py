@@ -246,6 +246,11 @@ class InjectionTest(unittest.TestCase):
             self.wait("the credentials copy updated", lambda: base64.b64decode(
                 self.get(secret_path)["data"]["password"]).decode() ==
                 urllib.parse.quote(password, safe=""))
+            # What tells the operator the copy is current is keyed by a secret of its own: no
+            # unkeyed hash of the password is stored anywhere.
+            annotation = self.get(secret_path)["metadata"]["annotations"][
+                "agentproxy.io/content-hash"]
+            self.assertTrue(annotation.startswith("hmac-sha256:"), annotation)
 
         # Someone deletes the copy: it comes back. The namespace leaves: the copies go.
         self.server.ok("DELETE", path)
@@ -253,6 +258,33 @@ class InjectionTest(unittest.TestCase):
         self.kubectl("label", "namespace", "follow", "agentproxy.io/inject-")
         self.wait("the copies removed", lambda: self.get(path) is None and self.get(
             "/api/v1/namespaces/follow/secrets/agentproxy-proxy-follow") is None)
+
+    def test_an_object_it_does_not_manage_is_never_taken_over(self):
+        self.namespace("taken", "taken")
+        # Someone's own Secret happens to have the credentials copy's name.
+        self.kubectl("-n", "taken", "create", "secret", "generic", "agentproxy-proxy-taken",
+                     "--from-literal=password=theirs")
+        before = self.get("/api/v1/namespaces/taken/secrets/agentproxy-proxy-taken")
+        self.kubectl("apply", "-f", "-", input_text=policy_yaml("taken", "taken", self.proxy,
+                                                                self.target))
+        conflict = self.wait("a CopyConflict", lambda: (lambda c: c if c.get("reason") ==
+                             "CopyConflict" else None)(self.condition("taken", "InjectionReady")))
+        self.assertEqual(conflict["status"], "False")
+        self.assertIn("Secret taken/agentproxy-proxy-taken", conflict["message"])
+        self.assertIn("not managed by agentproxy", conflict["message"])
+        # Left exactly as it was; the CA copy, which conflicts with nothing, is in place.
+        after = self.get("/api/v1/namespaces/taken/secrets/agentproxy-proxy-taken")
+        self.assertEqual(after["metadata"]["resourceVersion"], before["metadata"]["resourceVersion"])
+        self.assertEqual(base64.b64decode(after["data"]["password"]), b"theirs")
+        self.assertNotIn("ownerReferences", after["metadata"])
+        self.assertIsNotNone(self.get("/api/v1/namespaces/taken/configmaps/agentproxy-ca-taken"))
+        # Its owner removes it: the copy is written at the next look.
+        self.server.ok("DELETE", "/api/v1/namespaces/taken/secrets/agentproxy-proxy-taken")
+        self.wait("the copy written", lambda: (self.get(
+            "/api/v1/namespaces/taken/secrets/agentproxy-proxy-taken") or {}).get(
+            "metadata", {}).get("labels", {}).get("app.kubernetes.io/managed-by") == "agentproxy",
+            timeout=60)
+        self.kubectl("delete", "proxypolicy", "taken")
 
     def test_rotation_keeps_admission_working(self):
         self.namespace("rotate", "rotate")

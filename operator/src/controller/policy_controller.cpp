@@ -10,6 +10,7 @@
 #include "controller/informer.h"
 #include "controller/probe_scheduler.h"
 #include "controller/reconciler.h"
+#include "encoding/encoding.h"
 #include "kube/client.h"
 #include "kube/event_recorder.h"
 #include "kube/timestamps.h"
@@ -82,7 +83,11 @@ struct PolicyController::State : InjectionWorld {
         writer(c, events),
         scheduler([this](const probe::ProbeRequest& r) { return timedProbe(r); },
                   options.probeConcurrency, [this](const std::string& key) { queue.add(key); }),
-        injectionWriter(c),
+        injectionWriter(c,
+                        [this](const ObjectRef& ref) {
+                          return (ref.kind == "Secret" ? secrets : configMaps)
+                              .get(ref.namespace_ + "/" + ref.name);
+                        }),
         reconciler(reader, writer, scheduler, *this, options.cluster,
                    [] { return kube::formatTime(std::chrono::system_clock::now()); }),
         policies(c, kube::resources::proxyPolicies(),
@@ -92,15 +97,15 @@ struct PolicyController::State : InjectionWorld {
         secrets(c, kube::resources::secrets(),
                 {[this](const nlohmann::json& o) { objectChanged(o, true, false); },
                  [this](const nlohmann::json& o) { objectChanged(o, true, true); }},
-                l, Informer::metadataOnly),
+                l, Informer::metadataOnly, Informer::Fetch::kMetadataOnly),
         configMaps(c, kube::resources::configMaps(),
                    {[this](const nlohmann::json& o) { objectChanged(o, false, false); },
                     [this](const nlohmann::json& o) { objectChanged(o, false, true); }},
-                   l, Informer::metadataOnly),
+                   l, Informer::metadataOnly, Informer::Fetch::kMetadataOnly),
         namespaces(c, kube::resources::namespaces(),
                    {[this](const nlohmann::json&) { enqueueAll(); },
                     [this](const nlohmann::json&) { enqueueAll(); }},
-                   l, Informer::metadataOnly),
+                   l, Informer::metadataOnly, Informer::Fetch::kMetadataOnly),
         pods(c, kube::resources::pods(),
              {[this](const nlohmann::json& o) { podChanged(o); },
               [this](const nlohmann::json& o) { podChanged(o); }},
@@ -319,6 +324,7 @@ struct PolicyController::State : InjectionWorld {
       for (const auto& [ref, object] : copies[policyName]) in.copies.push_back(object);
     }
     in.operatorNamespace = options.operatorNamespace;
+    in.credentialsKey = credentialsKey;
     return in;
   }
   void writeCopy(const nlohmann::json& policy, const CopyObject& copy) override {
@@ -398,6 +404,7 @@ struct PolicyController::State : InjectionWorld {
   bool admissionStale = false;                                        // its prepared injections
   std::map<std::string, std::map<ObjectRef, nlohmann::json>> copies;  // by policy name
   std::atomic<bool> reconciling{false};
+  const std::string credentialsKey = encoding::randomBytes(32);  // see InjectionInputs
   Informer policies;
   Informer secrets;
   Informer configMaps;

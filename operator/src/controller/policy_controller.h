@@ -8,7 +8,8 @@
 // only after startReconciling() (the leader) does anything get probed or written. A change
 // of a policy, or of a Secret or ConfigMap it refers to, enqueues the policy; errors are
 // retried with per-key exponential backoff under an overall rate limit; stop() drains the
-// work in flight. Secrets are cached as metadata only.
+// work in flight. Secrets, ConfigMaps and Namespaces are listed and watched as metadata only
+// (their data never reaches the operator); a referenced Secret or ConfigMap is read by name.
 #pragma once
 
 #include <functional>

@@ -153,6 +153,8 @@ InjectionObservation Reconciler::reconcileInjection(
   auto attempt = [&](const ObjectRef& ref, const std::function<void()>& write) {
     try {
       write();
+    } catch (const CopyConflict& e) {
+      seen.copyConflicts.push_back(e.what());
     } catch (const std::exception& e) {
       seen.copyFailures.push_back(ref.kind + " " + ref.namespace_ + "/" + ref.name + ": " +
                                   e.what());
@@ -164,7 +166,9 @@ InjectionObservation Reconciler::reconcileInjection(
   for (const auto& ref : plan.deletes) {
     attempt(ref, [&] { injection_.deleteCopy(ref); });
   }
-  if (!seen.copyFailures.empty()) requeue = std::chrono::milliseconds(kReferenceRecheck);
+  if (!seen.copyFailures.empty() || !seen.copyConflicts.empty()) {
+    requeue = std::chrono::milliseconds(kReferenceRecheck);
+  }
   seen.namespaces = static_cast<int>(plan.namespaces.size());
   seen.selectedPods = plan.selectedPods;
   seen.injectedPods = plan.injectedPods;

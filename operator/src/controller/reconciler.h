@@ -46,6 +46,7 @@ class InjectionWorld {
   virtual ~InjectionWorld() = default;
   virtual InjectionInputs inputs(const std::string& policyName) = 0;
   // Creates or updates a copy, labelled, annotated and owned by the policy.
+  // Throws CopyConflict when an object of that name exists that the operator does not manage.
   virtual void writeCopy(const nlohmann::json& policy, const CopyObject& copy) = 0;
   virtual void deleteCopy(const ObjectRef& copy) = 0;
   // Restarts the workload controlling `owner` (a ReplicaSet's Deployment, a StatefulSet, a
