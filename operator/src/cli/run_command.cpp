@@ -25,6 +25,7 @@
 #include "runtime/logger.h"
 #include "runtime/metrics.h"
 #include "serving/http_endpoints.h"
+#include "serving/listen_address.h"
 #include "webhook/admission.h"
 #include "webhook/admission_server.h"
 
@@ -39,7 +40,8 @@ const char kRunUsage[] =
     "                      [--leader-elect] [--namespace NS] [--lease-namespace NS]\n"
     "                      [--workers N] [--log-level debug|info|warn|error]\n"
     "\n"
-    "An address is host:port or :port; \"0\" turns that endpoint off.\n"
+    "An address is host:port, [ipv6]:port or :port (every interface, IPv6 and IPv4);\n"
+    "\"0\" turns that endpoint off.\n"
     "Runs the ProxyPolicy controller against the cluster (in-cluster config, or the kubeconfig\n"
     "from --kubeconfig or KUBECONFIG) and serves the pod injection webhook (POST /mutate-v1-pod)\n"
     "over HTTPS. Its certificate comes from --webhook-cert-dir (tls.crt, tls.key; cert-manager)\n"
@@ -122,6 +124,26 @@ std::string webhookUrlHost(const std::string& url) {
   return std::string(host);
 }
 
+kube::ClientOptions namespaceLookupClientOptions() {
+  kube::ClientOptions options;
+  options.requestTimeout = kNamespaceLookupTimeout;
+  options.maxRetries = 0;
+  return options;
+}
+
+webhook::NamespaceLookup namespaceLookup(webhook::NamespaceLookup cached, kube::Client& live) {
+  return [cached = std::move(cached), &live](const std::string& ns)
+             -> std::optional<webhook::PodNamespace> {
+    if (auto found = cached(ns)) return found;
+    try {  // created a moment ago, not in the cache yet
+      auto object = live.getMetadata(kube::resources::namespaces(), "", ns);
+      return webhook::PodNamespace{ns, webhook::metadataMap(object, "labels")};
+    } catch (const kube::NotFoundError&) {
+      return std::nullopt;
+    }
+  };
+}
+
 RunOptions parseRunFlags(const std::vector<std::string>& args) {
   RunOptions options;
   FlagReader flags(args);
@@ -168,10 +190,12 @@ RunOptions parseRunFlags(const std::vector<std::string>& args) {
       throw probe::InputError("unknown flag \"" + flag + "\"");
     }
   }
-  for (const auto* addr : {&options.metricsAddr, &options.healthAddr, &options.webhookAddr}) {
+  for (const auto& [addr, what] : {std::pair{&options.metricsAddr, "metrics"},
+                                   std::pair{&options.healthAddr, "health"},
+                                   std::pair{&options.webhookAddr, "webhook"}}) {
     if (*addr == "0") continue;  // disabled, as controller-runtime's "0"
     try {
-      serving::listenUri(*addr);
+      serving::parseListenAddress(*addr, what);
     } catch (const std::invalid_argument& e) {
       throw probe::InputError(e.what());
     }
@@ -247,6 +271,7 @@ int runOperator(const std::vector<std::string>& args) {
   controller::PolicyController policies(*client, log, metrics, controllerOptions);
 
   std::mutex webhookMutex;
+  std::unique_ptr<kube::Client> lookupClient;
   std::unique_ptr<webhook::AdmissionServer> webhookServer;
   if (options.webhookAddr != "0") {
     auto& admissions = metrics.counter("agentproxy_admission_total",
@@ -256,15 +281,11 @@ int runOperator(const std::vector<std::string>& args) {
     auto& admissionSeconds = metrics.histogram(
         "agentproxy_admission_duration_seconds", "Time to decide one pod admission.", {},
         {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1});
-    auto lookupNamespace = [&](const std::string& ns) -> std::optional<webhook::PodNamespace> {
-      if (auto cached = policies.namespaceOf(ns)) return cached;
-      try {  // created a moment ago, not in the cache yet
-        auto object = client->get(kube::resources::namespaces(), "", ns);
-        return webhook::PodNamespace{ns, webhook::metadataMap(object, "labels")};
-      } catch (const kube::NotFoundError&) {
-        return std::nullopt;
-      }
-    };
+    // Its own client: one bounded try, where the controller's waits 30 s and retries five times.
+    lookupClient =
+        std::make_unique<kube::Client>(client->config(), namespaceLookupClientOptions());
+    auto lookupNamespace = namespaceLookup(
+        [&](const std::string& ns) { return policies.namespaceOf(ns); }, *lookupClient);
     auto handler = [&, lookupNamespace](std::string_view body) {
       auto start = std::chrono::steady_clock::now();
       auto answer = webhook::admitPod(body, *policies.admissionPolicies(), lookupNamespace);
@@ -394,6 +415,9 @@ int runOperator(const std::vector<std::string>& args) {
 
   int exitCode = shutdown.wait();
   stopping = true;
+  // The drain must fit the pod's grace period: no call waits out a Retry-After from now on.
+  client->stopRetries();
+  if (lookupClient) lookupClient->stopRetries();
   policies.stop();  // drain the work in flight before giving the lease away
   if (certificates) certificates->stop();
   {
