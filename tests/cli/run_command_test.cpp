@@ -50,6 +50,19 @@ TEST(ParseRunFlags, WebhookUrlIsCheckedWhenGiven) {
   EXPECT_THROW(parseRunFlags({"--webhook-url", "ftp://x/y"}), probe::InputError);
 }
 
+TEST(ParseRunFlags, TrustSourceNamespacesAreNamespaceNames) {
+  EXPECT_TRUE(parseRunFlags({}).trustSourceNamespaces.empty());
+  EXPECT_EQ(parseRunFlags({"--trust-source-namespaces", "corp-trust,pki"}).trustSourceNamespaces,
+            (std::vector<std::string>{"corp-trust", "pki"}));
+  try {
+    parseRunFlags({"--trust-source-namespaces", "corp-trust,,Team_A"});
+    FAIL() << "accepted";
+  } catch (const probe::InputError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("\"\" is not a namespace name"));
+  }
+  EXPECT_THROW(parseRunFlags({"--trust-source-namespaces", "Team_A"}), probe::InputError);
+}
+
 // A plain-HTTP stand-in for an API server in trouble, on 127.0.0.1: it counts the requests it
 // reads and answers each with `answer` (nothing at all when empty), until destroyed.
 class TroubledApiServer {

@@ -69,7 +69,9 @@ int countOf(const std::string& text, std::string_view what) {
 
 struct FakeCluster : ObjectReader {
   std::map<std::string, json> secrets, configMaps;
+  std::vector<std::string> reads;  // "ns/name" of every Secret read
   std::optional<json> secret(const std::string& ns, const std::string& name) override {
+    reads.push_back(ns + "/" + name);
     auto it = secrets.find(ns + "/" + name);
     return it == secrets.end() ? std::nullopt : std::optional<json>(it->second);
   }
@@ -246,7 +248,8 @@ class ReconcilerTest : public ::testing::Test {
                      cv_.notify_all();
                    }),
         reconciler_(cluster_, writer_, scheduler_, world_, kCluster,
-                    [] { return std::string("2026-11-27T10:00:00Z"); }) {}
+                    [] { return std::string("2026-11-27T10:00:00Z"); },
+                    {"agentproxy-system", "corp-trust"}) {}
 
   static inline const policy::ClusterNetwork kCluster{"10.96.0.1", {}, {}};
 
@@ -361,6 +364,51 @@ TEST_F(ReconcilerTest, MissingSecretIsSpecValidFalseWithoutARetryStorm) {
   waitForProbes(1);
   reconciler_.reconcile(withStatus(object, writer_));
   EXPECT_EQ(writer_.writes.back()["classification"], "Supported");
+}
+
+// No confused deputy: a policy cannot make the operator read (and copy) a Secret of a namespace
+// its author chose; only the operator's own and the chart's trust source namespaces are read.
+TEST_F(ReconcilerTest, AReferenceOutsideTheTrustedNamespacesIsSpecInvalidAndNothingIsRead) {
+  cluster_.secrets["team-a/their-db-password"] = {
+      {"data", {{"username", "YWdlbnQ="}, {"password", "aHVudGVyMg=="}}}};
+  auto object = policy();
+  object["spec"]["proxy"]["credentialsSecretRef"] = {{"namespace", "team-a"},
+                                                     {"name", "their-db-password"}};
+  auto r = reconciler_.reconcile(object);
+  ASSERT_TRUE(r.wroteStatus);
+  EXPECT_TRUE(cluster_.reads.empty()) << "read " << cluster_.reads[0];
+  EXPECT_TRUE(probe_.requests.empty());
+  EXPECT_TRUE(world_.written.empty());
+  bool found = false;
+  for (const auto& c : writer_.writes.back()["conditions"]) {
+    if (c["type"] != "SpecValid") continue;
+    found = true;
+    EXPECT_EQ(c["status"], "False");
+    EXPECT_EQ(c["reason"], "SourceNamespaceNotTrusted");
+    auto message = c["message"].get<std::string>();
+    EXPECT_THAT(message, HasSubstr("spec.proxy.credentialsSecretRef names Secret "
+                                   "team-a/their-db-password"));
+    EXPECT_THAT(message, HasSubstr("namespaces agentproxy-system and corp-trust"));
+    EXPECT_THAT(message, HasSubstr("trustSources.namespaces"));
+  }
+  EXPECT_TRUE(found);
+
+  // A CA in a trust source namespace the chart lists is read; one elsewhere is refused by name.
+  addCredentials();
+  object = policy();
+  object["spec"]["trust"] = {
+      {"caBundles",
+       {{{"configMapRef", {{"namespace", "corp-trust"}, {"name", "corp-ca"}, {"key", "ca.crt"}}}},
+        {{"secretRef", {{"namespace", "kube-system"}, {"name", "ca"}, {"key", "ca.crt"}}}}}}};
+  reconciler_.reconcile(object);
+  auto last = writer_.writes.back();
+  for (const auto& c : last["conditions"]) {
+    if (c["type"] != "SpecValid") continue;
+    EXPECT_EQ(c["reason"], "SourceNamespaceNotTrusted");
+    EXPECT_THAT(c["message"].get<std::string>(),
+                HasSubstr("spec.trust.caBundles[1] names Secret kube-system/ca"));
+  }
+  EXPECT_TRUE(cluster_.reads.empty());
 }
 
 TEST_F(ReconcilerTest, SpecChangeReprobesAndAClassificationChangeIsAWarningEvent) {
@@ -707,7 +755,7 @@ TEST_F(InjectionReconcileTest, RestartsOneStaleWorkloadPerReconcileAndSpacing) {
   // A new leader (no spacing yet) does not restart the Deployment again for the same hash: it
   // moves on to the next stale workload, and stops after one restart.
   Reconciler newLeader(cluster_, writer_, scheduler_, world_, kCluster,
-                       [] { return std::string("2026-11-27T10:00:05Z"); });
+                       [] { return std::string("2026-11-27T10:00:05Z"); }, {"agentproxy-system"});
   auto third = newLeader.reconcile(object);
   ASSERT_EQ(world_.restarts.size(), 3u);
   EXPECT_EQ(world_.restarts[1].owner, (ObjectRef{"ReplicaSet", "agents", "agent-7d9f"}));
@@ -757,7 +805,7 @@ TEST_F(InjectionReconcileTest, RestartWaitsUntilTheWebhookStampsTheHashItRestart
   world_.deploymentOf["agents/agent-8e0a"] = "agent";
   setCorpCa(testCas().corp2);
   Reconciler later(cluster_, writer_, scheduler_, world_, kCluster,
-                   [] { return std::string("2026-11-27T11:00:00Z"); });
+                   [] { return std::string("2026-11-27T11:00:00Z"); }, {"agentproxy-system"});
   later.reconcile(object);  // object: the status the webhook sees
   for (const auto& r : world_.restarts) {
     EXPECT_EQ(r.hash, webhookHash(object))

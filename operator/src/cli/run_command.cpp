@@ -38,6 +38,7 @@ const char kRunUsage[] =
     "agentproxy-webhook]\n"
     "                      [--webhook-url https://HOST:PORT/mutate-v1-pod]\n"
     "                      [--leader-elect] [--namespace NS] [--lease-namespace NS]\n"
+    "                      [--trust-source-namespaces NS,NS]\n"
     "                      [--workers N] [--log-level debug|info|warn|error]\n"
     "\n"
     "An address is host:port, [ipv6]:port or :port (every interface, IPv6 and IPv4);\n"
@@ -50,7 +51,9 @@ const char kRunUsage[] =
     "MutatingWebhookConfiguration --webhook-config-name. The certificate names the webhook\n"
     "Service, or with --webhook-url (an operator run outside its cluster, where the webhook\n"
     "configuration has clientConfig.url) that URL's host. The namespace defaults to\n"
-    "$POD_NAMESPACE, else agentproxy-system. Stops on SIGTERM or SIGINT after the work in "
+    "$POD_NAMESPACE, else agentproxy-system. The Secrets and ConfigMaps that policies refer to\n"
+    "are read only there and in the --trust-source-namespaces. Stops on SIGTERM or SIGINT after\n"
+    "the work in "
     "flight.\n";
 
 namespace {
@@ -66,6 +69,15 @@ std::string defaultIdentity() {
   char host[256] = {};
   gethostname(host, sizeof host - 1);
   return envOr("POD_NAME", std::string(host) + "_" + std::to_string(getpid()));
+}
+
+// A namespace name: an RFC 1123 label.
+bool isDnsLabel(const std::string& name) {
+  if (name.empty() || name.size() > 63 || name.front() == '-' || name.back() == '-') return false;
+  for (char c : name) {
+    if (!(c >= 'a' && c <= 'z') && !(c >= '0' && c <= '9') && c != '-') return false;
+  }
+  return true;
 }
 
 runtime::LogLevel levelFrom(const std::string& name) {
@@ -171,6 +183,21 @@ RunOptions parseRunFlags(const std::vector<std::string>& args) {
       options.ns = takeValue();
     } else if (flag == "--leader-elect") {
       options.leaderElect = flags.enabled();
+    } else if (flag == "--trust-source-namespaces") {
+      auto text = takeValue();
+      size_t at = 0;
+      while (at <= text.size()) {
+        auto comma = text.find(',', at);
+        auto name = text.substr(at, comma == std::string::npos ? std::string::npos : comma - at);
+        if (!isDnsLabel(name)) {
+          throw probe::InputError("--trust-source-namespaces takes namespace names separated by "
+                                  "commas; \"" + name + "\" is not a namespace name (got \"" +
+                                  text + "\")");
+        }
+        options.trustSourceNamespaces.push_back(name);
+        if (comma == std::string::npos) break;
+        at = comma + 1;
+      }
     } else if (flag == "--lease-namespace") {
       options.leaseNamespace = takeValue();
     } else if (flag == "--workers") {
@@ -254,6 +281,7 @@ int runOperator(const std::vector<std::string>& args) {
   controller::ControllerOptions controllerOptions;
   controllerOptions.workers = options.workers;
   controllerOptions.operatorNamespace = options.ns;
+  controllerOptions.trustSourceNamespaces = options.trustSourceNamespaces;
   if (auto at = client->config().server.find("://"); at != std::string::npos) {
     auto host = client->config().server.substr(at + 3);
     host = host.substr(0, host.find('/'));

@@ -25,6 +25,8 @@ struct RunOptions {
   std::string webhookUrl;
   bool leaderElect = false;
   std::string ns;              // the operator's namespace: POD_NAMESPACE, else agentproxy-system
+  // Where else referenced Secrets and ConfigMaps may live (--trust-source-namespaces a,b).
+  std::vector<std::string> trustSourceNamespaces;
   std::string leaseNamespace;  // default: ns
   std::string leaseName = "agentproxy-leader";
   std::string identity;  // default: POD_NAME, else hostname_pid

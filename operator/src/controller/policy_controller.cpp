@@ -54,6 +54,14 @@ std::string copyOwner(const nlohmann::json& object) {
   return webhook::metadataMap(object, "annotations")[std::string(kCopyOfAnnotation)];
 }
 
+std::vector<std::string> sourceNamespaces(const ControllerOptions& options) {
+  std::vector<std::string> out{options.operatorNamespace};
+  for (const auto& ns : options.trustSourceNamespaces) {
+    if (ns != options.operatorNamespace) out.push_back(ns);
+  }
+  return out;
+}
+
 }  // namespace
 
 struct PolicyController::State : InjectionWorld {
@@ -89,7 +97,8 @@ struct PolicyController::State : InjectionWorld {
                               .get(ref.namespace_ + "/" + ref.name);
                         }),
         reconciler(reader, writer, scheduler, *this, options.cluster,
-                   [] { return kube::formatTime(std::chrono::system_clock::now()); }),
+                   [] { return kube::formatTime(std::chrono::system_clock::now()); },
+                   sourceNamespaces(options)),
         policies(c, kube::resources::proxyPolicies(),
                  {[this](const nlohmann::json& o) { policyChanged(o); },
                   [this](const nlohmann::json& o) { policyDeleted(o); }},

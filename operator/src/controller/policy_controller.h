@@ -16,6 +16,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "policy/no_proxy.h"
 #include "runtime/logger.h"
@@ -34,6 +35,10 @@ struct ControllerOptions {
   policy::ClusterNetwork cluster;
   std::string component = "agentproxy";                 // source.component of Events
   std::string operatorNamespace = "agentproxy-system";  // never injected
+  // Besides operatorNamespace, where referenced Secrets and ConfigMaps may live (the chart's
+  // trustSources.namespaces, each granted by a Role there). A reference elsewhere is
+  // SpecValid=False SourceNamespaceNotTrusted.
+  std::vector<std::string> trustSourceNamespaces;
   // Told of every Secret change that is not one of the operator's copies (the webhook's
   // certificate Secret is one). Runs on the informer's thread: must be quick.
   std::function<void(const std::string& ns, const std::string& name)> secretChanged;

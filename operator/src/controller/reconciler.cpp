@@ -32,13 +32,15 @@ std::string readyMessage(const nlohmann::json& status) {
 }  // namespace
 
 Reconciler::Reconciler(ObjectReader& reader, StatusWriter& writer, ProbeScheduler& scheduler,
-                       InjectionWorld& injection, policy::ClusterNetwork cluster, WallClock now)
+                       InjectionWorld& injection, policy::ClusterNetwork cluster, WallClock now,
+                       std::vector<std::string> sourceNamespaces)
     : reader_(reader),
       writer_(writer),
       scheduler_(scheduler),
       injection_(injection),
       cluster_(std::move(cluster)),
-      now_(std::move(now)) {}
+      now_(std::move(now)),
+      sourceNamespaces_(std::move(sourceNamespaces)) {}
 
 std::chrono::milliseconds Reconciler::jittered(std::chrono::milliseconds interval,
                                                const std::string& name) {
@@ -64,6 +66,7 @@ ReconcileResult Reconciler::reconcile(const nlohmann::json& object) {
 
   ResolvedPolicy resolved;
   try {
+    checkSourceNamespaces(policy, sourceNamespaces_);
     resolved = resolvePolicy(policy, reader_);
   } catch (const ReferenceError& e) {
     seen.specValid = false;

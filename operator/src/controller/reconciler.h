@@ -76,8 +76,10 @@ class Reconciler {
   // At most one workload restart per this spacing, across all policies.
   static constexpr std::chrono::seconds kRestartSpacing{10};
 
+  // `sourceNamespaces`: where referenced Secrets and ConfigMaps may live (checkSourceNamespaces).
   Reconciler(ObjectReader& reader, StatusWriter& writer, ProbeScheduler& scheduler,
-             InjectionWorld& injection, policy::ClusterNetwork cluster, WallClock now);
+             InjectionWorld& injection, policy::ClusterNetwork cluster, WallClock now,
+             std::vector<std::string> sourceNamespaces);
 
   // Throws only for failures worth a rate-limited retry (the API server).
   ReconcileResult reconcile(const nlohmann::json& policy);
@@ -109,6 +111,7 @@ class Reconciler {
   InjectionWorld& injection_;
   policy::ClusterNetwork cluster_;
   WallClock now_;
+  std::vector<std::string> sourceNamespaces_;
   std::mutex bundleMutex_;
   std::map<std::string, std::shared_ptr<const MergedBundle>> bundles_;
   std::mutex restartMutex_;
