@@ -107,7 +107,16 @@ class FakeProbe {
     for (const auto& t : request.targets) {
       probe::TargetReport r;
       r.address = t.address.hostPort();
-      if (request.proxy.host == "squid-bump") {
+      if (request.proxy.host == "echoing-proxy") {
+        // A proxy whose error page repeats what it was sent, credentials included.
+        const auto& proxy = request.proxy;
+        r.tunnel = probe::TunnelState::Refused;
+        r.proxyServer = "echo/1.0 " + proxy.password;
+        r.grpc = "UNAVAILABLE: HTTP proxy returned 403 for Proxy-Authorization: Basic " +
+                 encoding::base64Encode(proxy.username + ":" + proxy.password) + " (user " +
+                 proxy.username + ", password " + proxy.password + ", in a URL " +
+                 encoding::percentEncode(proxy.password) + ")";
+      } else if (request.proxy.host == "squid-bump") {
         r.tunnel = probe::TunnelState::Established;
         r.tlsHandshakeDone = r.tlsIntercepted = r.interceptorTrusted = true;
         r.proxyServer = "squid/5.7";
@@ -249,7 +258,7 @@ class ReconcilerTest : public ::testing::Test {
                    }),
         reconciler_(cluster_, writer_, scheduler_, world_, kCluster,
                     [] { return std::string("2026-11-27T10:00:00Z"); },
-                    {"agentproxy-system", "corp-trust"}) {}
+                    {"agentproxy-system", "corp-trust"}, redactor_) {}
 
   static inline const policy::ClusterNetwork kCluster{"10.96.0.1", {}, {}};
 
@@ -283,6 +292,7 @@ class ReconcilerTest : public ::testing::Test {
     return object;
   }
 
+  runtime::Redactor redactor_;
   FakeCluster cluster_;
   FakeWriter writer_;
   FakeProbe probe_;
@@ -332,6 +342,33 @@ TEST_F(ReconcilerTest, CredentialsComeFromTheSecretAndAreNeverWritten) {
   ASSERT_FALSE(writer_.writes.empty());
   EXPECT_THAT(writer_.writes.back().dump(), Not(HasSubstr("hunter2")));
   for (const auto& e : writer_.events) EXPECT_THAT(e.message, Not(HasSubstr("hunter2")));
+}
+
+// The redactor is wired: the credentials are registered as soon as they are read, and a proxy
+// answer that repeats them reaches neither status nor Events, in any of their forms.
+TEST_F(ReconcilerTest, CredentialsAProxyEchoesAreMaskedInStatusAndEvents) {
+  addCredentials();
+  auto object = policy("echoing-proxy");
+  reconciler_.reconcile(object);
+  waitForProbes(1);
+  reconciler_.reconcile(withStatus(object, writer_));
+  ASSERT_FALSE(writer_.writes.empty());
+  ASSERT_FALSE(writer_.events.empty());
+  const std::string forms[] = {"hunter2", encoding::base64Encode("hunter2"),
+                               encoding::base64Encode("agent:hunter2")};
+  for (const auto& status : writer_.writes) {
+    auto text = status.dump();
+    for (const auto& form : forms) EXPECT_THAT(text, Not(HasSubstr(form))) << text;
+    EXPECT_THAT(text, HasSubstr("***"));
+  }
+  for (const auto& e : writer_.events) {
+    for (const auto& form : forms) EXPECT_THAT(e.message, Not(HasSubstr(form))) << e.message;
+  }
+  EXPECT_EQ(redactor_.redact("p=hunter2"), "p=***");
+  // Writing status again changes nothing: the redacted status is what is compared.
+  auto writes = writer_.writes.size();
+  reconciler_.reconcile(withStatus(object, writer_));
+  EXPECT_EQ(writer_.writes.size(), writes);
 }
 
 TEST_F(ReconcilerTest, MissingSecretIsSpecValidFalseWithoutARetryStorm) {
@@ -755,7 +792,8 @@ TEST_F(InjectionReconcileTest, RestartsOneStaleWorkloadPerReconcileAndSpacing) {
   // A new leader (no spacing yet) does not restart the Deployment again for the same hash: it
   // moves on to the next stale workload, and stops after one restart.
   Reconciler newLeader(cluster_, writer_, scheduler_, world_, kCluster,
-                       [] { return std::string("2026-11-27T10:00:05Z"); }, {"agentproxy-system"});
+                       [] { return std::string("2026-11-27T10:00:05Z"); }, {"agentproxy-system"},
+                       redactor_);
   auto third = newLeader.reconcile(object);
   ASSERT_EQ(world_.restarts.size(), 3u);
   EXPECT_EQ(world_.restarts[1].owner, (ObjectRef{"ReplicaSet", "agents", "agent-7d9f"}));
@@ -805,7 +843,8 @@ TEST_F(InjectionReconcileTest, RestartWaitsUntilTheWebhookStampsTheHashItRestart
   world_.deploymentOf["agents/agent-8e0a"] = "agent";
   setCorpCa(testCas().corp2);
   Reconciler later(cluster_, writer_, scheduler_, world_, kCluster,
-                   [] { return std::string("2026-11-27T11:00:00Z"); }, {"agentproxy-system"});
+                   [] { return std::string("2026-11-27T11:00:00Z"); }, {"agentproxy-system"},
+                   redactor_);
   later.reconcile(object);  // object: the status the webhook sees
   for (const auto& r : world_.restarts) {
     EXPECT_EQ(r.hash, webhookHash(object))

@@ -98,7 +98,7 @@ struct PolicyController::State : InjectionWorld {
                         }),
         reconciler(reader, writer, scheduler, *this, options.cluster,
                    [] { return kube::formatTime(std::chrono::system_clock::now()); },
-                   sourceNamespaces(options)),
+                   sourceNamespaces(options), l.redactor()),
         policies(c, kube::resources::proxyPolicies(),
                  {[this](const nlohmann::json& o) { policyChanged(o); },
                   [this](const nlohmann::json& o) { policyDeleted(o); }},

@@ -33,14 +33,15 @@ std::string readyMessage(const nlohmann::json& status) {
 
 Reconciler::Reconciler(ObjectReader& reader, StatusWriter& writer, ProbeScheduler& scheduler,
                        InjectionWorld& injection, policy::ClusterNetwork cluster, WallClock now,
-                       std::vector<std::string> sourceNamespaces)
+                       std::vector<std::string> sourceNamespaces, runtime::Redactor& redactor)
     : reader_(reader),
       writer_(writer),
       scheduler_(scheduler),
       injection_(injection),
       cluster_(std::move(cluster)),
       now_(std::move(now)),
-      sourceNamespaces_(std::move(sourceNamespaces)) {}
+      sourceNamespaces_(std::move(sourceNamespaces)),
+      redactor_(redactor) {}
 
 std::chrono::milliseconds Reconciler::jittered(std::chrono::milliseconds interval,
                                                const std::string& name) {
@@ -68,6 +69,10 @@ ReconcileResult Reconciler::reconcile(const nlohmann::json& object) {
   try {
     checkSourceNamespaces(policy, sourceNamespaces_);
     resolved = resolvePolicy(policy, reader_);
+    // As soon as it is read: whatever text later holds it (a proxy's answer echoing it, an
+    // error) is masked in logs, status and Events.
+    redactor_.addProxyCredentials(resolved.request.proxy.username,
+                                  resolved.request.proxy.password);
   } catch (const ReferenceError& e) {
     seen.specValid = false;
     seen.specReason = e.reason();
@@ -208,10 +213,10 @@ InjectionObservation Reconciler::reconcileInjection(
     if (!restarted) continue;
     lastRestart_ = now;
     writer_.recordEvent(object, false, "WorkloadRestarted",
-                        "Restarted " + restarted->kind + " " + restarted->namespace_ + "/" +
-                            restarted->name +
-                            " so that its pods start with the current proxy settings and CA "
-                            "bundle.");
+                        redactor_.redact("Restarted " + restarted->kind + " " +
+                                         restarted->namespace_ + "/" + restarted->name +
+                                         " so that its pods start with the current proxy settings "
+                                         "and CA bundle."));
     requeue = std::chrono::duration_cast<std::chrono::milliseconds>(kRestartSpacing);
     break;
   }
@@ -220,15 +225,15 @@ InjectionObservation Reconciler::reconcileInjection(
 
 ReconcileResult Reconciler::publish(const nlohmann::json& policy, const PolicyObservation& seen) {
   const auto& current = statusOf(policy);
-  auto desired = desiredStatus(current, seen, now_());
+  auto desired = redactor_.redactJson(desiredStatus(current, seen, now_()));
   if (desired == current) return {};
   writer_.writeStatus(policy, desired);
   auto before = classificationOf(current);
   auto after = classificationOf(desired);
   if (before != after) {
-    writer_.recordEvent(
-        policy, after != "Supported", after,
-        "Classification changed from " + before + " to " + after + ": " + readyMessage(desired));
+    writer_.recordEvent(policy, after != "Supported", after,
+                        redactor_.redact("Classification changed from " + before + " to " + after +
+                                         ": " + readyMessage(desired)));
   }
   return {std::nullopt, true, std::nullopt};
 }

@@ -27,6 +27,7 @@
 #include "controller/policy_status.h"
 #include "controller/probe_scheduler.h"
 #include "controller/references.h"
+#include "runtime/redaction.h"
 #include "policy/no_proxy.h"
 
 namespace agentproxy::controller {
@@ -77,9 +78,11 @@ class Reconciler {
   static constexpr std::chrono::seconds kRestartSpacing{10};
 
   // `sourceNamespaces`: where referenced Secrets and ConfigMaps may live (checkSourceNamespaces).
+  // `redactor`: the resolved proxy credentials are registered with it (the logger's), and every
+  // status and Event text passes through it before it is written.
   Reconciler(ObjectReader& reader, StatusWriter& writer, ProbeScheduler& scheduler,
              InjectionWorld& injection, policy::ClusterNetwork cluster, WallClock now,
-             std::vector<std::string> sourceNamespaces);
+             std::vector<std::string> sourceNamespaces, runtime::Redactor& redactor);
 
   // Throws only for failures worth a rate-limited retry (the API server).
   ReconcileResult reconcile(const nlohmann::json& policy);
@@ -112,6 +115,7 @@ class Reconciler {
   policy::ClusterNetwork cluster_;
   WallClock now_;
   std::vector<std::string> sourceNamespaces_;
+  runtime::Redactor& redactor_;
   std::mutex bundleMutex_;
   std::map<std::string, std::shared_ptr<const MergedBundle>> bundles_;
   std::mutex restartMutex_;
