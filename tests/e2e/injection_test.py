@@ -420,6 +420,61 @@ class InjectionTest(unittest.TestCase):
         self.assertIsNone(self.operator.process.poll())
 
 
+    def test_the_password_is_stored_only_in_the_secrets_meant_to_hold_it(self):
+        """Every object the API server stores (each listable resource of every group, as the
+        admin), the operator's log and the audit log, searched for the proxy password in each
+        form it takes: it is only in the source Secret and the operator's credentials copies."""
+        self.namespace("scan", "scan")
+        self.kubectl("apply", "-f", "-", input_text=policy_yaml("scan", "scan", self.proxy,
+                                                                self.target))
+        self.wait("the credentials copy", lambda: self.get(
+            "/api/v1/namespaces/scan/secrets/agentproxy-proxy-scan"))
+        self.create_pod("agent", "scan")
+        self.wait("the status", lambda: self.status("scan").get("classification"))
+        encoded = urllib.parse.quote(PASSWORD, safe="")
+        forms = {"plain": PASSWORD, "percent-encoded": encoded,
+                 "base64": base64.b64encode(PASSWORD.encode()).decode(),
+                 "base64 of the percent-encoded": base64.b64encode(encoded.encode()).decode(),
+                 "Proxy-Authorization": base64.b64encode(f"agent:{PASSWORD}".encode()).decode()}
+
+        def found_in(text):
+            return sorted(name for name, form in forms.items() if form in text)
+
+        lists = []
+        for version in self.get("/api")["versions"]:
+            lists.append(f"/api/{version}")
+        for group in self.get("/apis")["groups"]:
+            lists.append(f"/apis/{group['preferredVersion']['groupVersion']}")
+        holders, resources = [], 0
+        for base in lists:
+            for resource in self.get(base)["resources"]:
+                if "/" in resource["name"] or "list" not in resource.get("verbs", []):
+                    continue
+                answer = self.get(f"{base}/{resource['name']}")
+                if answer is None:
+                    continue
+                resources += 1
+                for item in answer.get("items", []):
+                    hits = found_in(json.dumps(item))
+                    if hits:
+                        meta = item["metadata"]
+                        holders.append((resource["name"], meta.get("namespace", ""),
+                                        meta["name"], tuple(hits)))
+        self.assertGreater(resources, 30, "discovery listed too few resources to mean anything")
+        allowed = {("secrets", NS, "proxy-auth")}
+        for resource, namespace, name, hits in holders:
+            if name.startswith("agentproxy-proxy-") and resource == "secrets":
+                continue  # a credentials copy: it holds the percent-encoded form, as base64
+            self.assertIn((resource, namespace, name), allowed,
+                          f"{resource} {namespace}/{name} holds the password ({', '.join(hits)})")
+        self.assertIn(("secrets", NS, "proxy-auth"), [h[:3] for h in holders])
+        self.assertIn(("secrets", "scan", "agentproxy-proxy-scan"), [h[:3] for h in holders])
+        self.assertEqual(found_in(self.operator.log()), [], "the operator's log")
+        with open(os.path.join(self.server.dir, "audit.log"), encoding="utf-8") as handle:
+            self.assertEqual(found_in(handle.read()), [], "the audit log")
+        self.kubectl("delete", "proxypolicy", "scan")
+
+
 class CertManagerModeTest(unittest.TestCase):
     """certManager.enabled: the operator serves certificates mounted from the Secret cert-manager
     keeps (here, files written by the test, as the kubelet would), reloaded when they change;
