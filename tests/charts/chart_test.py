@@ -22,9 +22,11 @@ FIX = "run scripts/render-manifests.sh and commit the result"
 CLUSTER_RULES = {
     ("agentproxy.io", "proxypolicies"): {"list", "watch"},
     ("agentproxy.io", "proxypolicies/status"): {"patch"},
-    ("", "secrets"): {"get", "list", "watch", "create", "update", "patch", "delete"},
-    ("", "configmaps"): {"get", "list", "watch", "create", "patch", "delete"},
-    ("", "namespaces"): {"list", "watch"},
+    # Copies: created, patched, deleted; listed and watched as metadata only. Never get:
+    # Secrets are read only in the release's namespace and the trust source namespaces.
+    ("", "secrets"): {"list", "watch", "create", "patch", "delete"},
+    ("", "configmaps"): {"list", "watch", "create", "patch", "delete"},
+    ("", "namespaces"): {"get", "list", "watch"},
     ("", "pods"): {"list", "watch"},
     ("", "events"): {"create", "patch"},
     ("admissionregistration.k8s.io", "mutatingwebhookconfigurations"): {"get", "patch"},
@@ -33,7 +35,9 @@ CLUSTER_RULES = {
     ("apps", "daemonsets"): {"get", "patch"},
     ("apps", "replicasets"): {"get"},
 }
-NAMESPACED_RULES = {("coordination.k8s.io", "leases"): {"get", "create", "update"}}
+NAMESPACED_RULES = {("coordination.k8s.io", "leases"): {"get", "create", "update"},
+                    ("", "configmaps"): {"get"},
+                    ("", "secrets"): {"get", "update"}}
 
 
 def granted(rules):
@@ -255,11 +259,42 @@ class DefaultValuesTest(unittest.TestCase):
                                                     "name": "agentproxy",
                                                     "namespace": NAMESPACE}])
 
+    def test_no_trust_source_namespace_by_default(self):
+        self.assertFalse([o for o in self.objects if o["metadata"]["name"].endswith("-trust-source")])
+        self.assertIsNone(flag_value(self.args, "--trust-source-namespaces"))
+
+    def test_trust_source_namespaces_get_a_role_to_read_sources_and_nothing_more(self):
+        objects = template("trustSources.namespaces={corp-trust,pki,agentproxy-system}")
+        roles = [o for o in objects if o["kind"] == "Role" and
+                 o["metadata"]["name"] == "agentproxy-trust-source"]
+        bindings = [o for o in objects if o["kind"] == "RoleBinding" and
+                    o["metadata"]["name"] == "agentproxy-trust-source"]
+        # The release's namespace is one already: no second Role there.
+        self.assertEqual(sorted(r["metadata"]["namespace"] for r in roles), ["corp-trust", "pki"])
+        self.assertEqual(sorted(b["metadata"]["namespace"] for b in bindings),
+                         ["corp-trust", "pki"])
+        for role in roles:
+            self.assertEqual(granted(role["rules"]), {("", "configmaps"): {"get"},
+                                                      ("", "secrets"): {"get"}})
+        for binding in bindings:
+            self.assertEqual(binding["roleRef"]["name"], "agentproxy-trust-source")
+            self.assertEqual(binding["subjects"], [{"kind": "ServiceAccount",
+                                                    "name": "agentproxy",
+                                                    "namespace": NAMESPACE}])
+        deployment = by_kind(objects)[("Deployment", "agentproxy")]
+        args = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+        self.assertEqual(flag_value(args, "--trust-source-namespaces"),
+                         "corp-trust,pki,agentproxy-system")
+        cluster = by_kind(objects)[("ClusterRole", "agentproxy")]["rules"]
+        self.assertEqual(granted(cluster), CLUSTER_RULES)
+
     def test_every_rbac_rule_says_why(self):
         with open(os.path.join(CHART, "templates", "rbac.yaml"), encoding="utf-8") as handle:
             lines = handle.read().splitlines()
         rules = [i for i, line in enumerate(lines) if re.match(r"^\s*- apiGroups:", line)]
-        self.assertEqual(len(rules), 12)  # 11 cluster-wide, 1 for the Lease
+        # 10 cluster-wide; the Lease, the sources and the webhook Secret in the release's
+        # namespace; the sources in each trust source namespace.
+        self.assertEqual(len(rules), 14)
         for i in rules:
             self.assertRegex(lines[i - 1], r"^\s*# \S", f"rule without a reason: {lines[i]}")
 

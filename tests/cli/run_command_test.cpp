@@ -2,7 +2,16 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <future>
+#include <thread>
+
 #include "cli/run_command.h"
+#include "kube/errors.h"
 #include "probe/proxy_url.h"
 
 namespace agentproxy::cli {
@@ -39,6 +48,148 @@ TEST(ParseRunFlags, WebhookUrlIsCheckedWhenGiven) {
   EXPECT_EQ(options.webhookUrl, "https://127.0.0.1:9443/mutate-v1-pod");
   EXPECT_TRUE(parseRunFlags({}).webhookUrl.empty());
   EXPECT_THROW(parseRunFlags({"--webhook-url", "ftp://x/y"}), probe::InputError);
+}
+
+TEST(ParseRunFlags, TrustSourceNamespacesAreNamespaceNames) {
+  EXPECT_TRUE(parseRunFlags({}).trustSourceNamespaces.empty());
+  EXPECT_EQ(parseRunFlags({"--trust-source-namespaces", "corp-trust,pki"}).trustSourceNamespaces,
+            (std::vector<std::string>{"corp-trust", "pki"}));
+  try {
+    parseRunFlags({"--trust-source-namespaces", "corp-trust,,Team_A"});
+    FAIL() << "accepted";
+  } catch (const probe::InputError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("\"\" is not a namespace name"));
+  }
+  EXPECT_THROW(parseRunFlags({"--trust-source-namespaces", "Team_A"}), probe::InputError);
+}
+
+// A plain-HTTP stand-in for an API server in trouble, on 127.0.0.1: it counts the requests it
+// reads and answers each with `answer` (nothing at all when empty), until destroyed.
+class TroubledApiServer {
+ public:
+  explicit TroubledApiServer(std::string answer) : answer_(std::move(answer)) {
+    fd_ = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    EXPECT_EQ(bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    EXPECT_EQ(listen(fd_, 16), 0);
+    socklen_t len = sizeof addr;
+    getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
+    port_ = ntohs(addr.sin_port);
+    thread_ = std::thread([this] { serve(); });
+  }
+  ~TroubledApiServer() {
+    stopping_ = true;
+    shutdown(fd_, SHUT_RDWR);
+    close(fd_);
+    thread_.join();
+    for (int c : clients_) close(c);
+  }
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  int requests() const { return requests_; }
+
+ private:
+  void serve() {
+    while (!stopping_) {
+      int c = accept(fd_, nullptr, nullptr);
+      if (c < 0) return;
+      clients_.push_back(c);
+      std::string head;
+      char buffer[4096];
+      while (head.find("\r\n\r\n") == std::string::npos) {
+        ssize_t n = read(c, buffer, sizeof buffer);
+        if (n <= 0) break;
+        head.append(buffer, static_cast<size_t>(n));
+      }
+      ++requests_;
+      if (!answer_.empty()) {
+        ssize_t ignored = write(c, answer_.data(), answer_.size());
+        (void)ignored;
+      }
+    }
+  }
+
+  std::string answer_;
+  int fd_ = -1;
+  uint16_t port_ = 0;
+  std::atomic<int> requests_{0};
+  std::atomic<bool> stopping_{false};
+  std::vector<int> clients_;
+  std::thread thread_;
+};
+
+kube::Config configFor(const std::string& url) {
+  kube::Config config;
+  config.server = url;
+  config.source = "test";
+  return config;
+}
+
+TEST(NamespaceLookup, AnswersFromTheCacheWithoutAskingTheServer) {
+  TroubledApiServer server("");
+  kube::Client live(configFor(server.url()), namespaceLookupClientOptions());
+  auto lookup = namespaceLookup(
+      [](const std::string& ns) -> std::optional<webhook::PodNamespace> {
+        return webhook::PodNamespace{ns, {{"team", "a"}}};
+      },
+      live);
+  auto found = lookup("agents");
+  ASSERT_TRUE(found);
+  EXPECT_EQ(found->labels.at("team"), "a");
+  EXPECT_EQ(server.requests(), 0);
+}
+
+// The API server waits at most 5 s for the webhook; a namespace the cache does not hold yet is
+// asked for once, never retried, within a deadline well under that.
+TEST(NamespaceLookup, AnUncachedNamespaceIsOneBoundedRequestWithoutRetries) {
+  auto options = namespaceLookupClientOptions();
+  EXPECT_EQ(options.maxRetries, 0);
+  EXPECT_LE(options.requestTimeout, std::chrono::milliseconds(2500));
+  auto none = [](const std::string&) -> std::optional<webhook::PodNamespace> {
+    return std::nullopt;
+  };
+
+  TroubledApiServer overloaded(
+      "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+      "Content-Length: 2\r\nConnection: close\r\n\r\n{}");
+  kube::Client live(configFor(overloaded.url()), namespaceLookupClientOptions());
+  EXPECT_THROW(namespaceLookup(none, live)("new-ns"), kube::ApiError);
+  EXPECT_EQ(overloaded.requests(), 1) << "a 503 is not retried while the API server waits";
+
+  TroubledApiServer silent("");
+  kube::Client stuck(configFor(silent.url()), namespaceLookupClientOptions());
+  EXPECT_THROW(namespaceLookup(none, stuck)("new-ns"), kube::TimeoutError);
+  EXPECT_EQ(silent.requests(), 1);
+
+  TroubledApiServer gone(
+      "HTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\n"
+      "Content-Length: 2\r\nConnection: close\r\n\r\n{}");
+  kube::Client answers(configFor(gone.url()), namespaceLookupClientOptions());
+  EXPECT_EQ(namespaceLookup(none, answers)("deleted-ns"), std::nullopt);
+}
+
+// After SIGTERM the operator drains its work within the pod's grace period: a call waiting out
+// the server's Retry-After (up to 30 s, five times) wakes at once and fails with that error.
+TEST(ShutdownDrain, ARetryWaitWakesWhenRetriesStop) {
+  TroubledApiServer throttling(
+      "HTTP/1.1 429 Too Many Requests\r\nRetry-After: 30\r\nContent-Type: application/json\r\n"
+      "Content-Length: 2\r\nConnection: close\r\n\r\n{}");
+  kube::Client client(configFor(throttling.url()));
+  auto call = std::async(std::launch::async, [&] {
+    try {
+      client.get(kube::resources::namespaces(), "", "agents");
+    } catch (const kube::ApiError& e) {
+      return std::string(e.what());
+    }
+    return std::string("answered");
+  });
+  while (throttling.requests() == 0) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  client.stopRetries();
+  // Loose: the wait it cuts short is 30 s, and five of them.
+  ASSERT_EQ(call.wait_for(std::chrono::seconds(20)), std::future_status::ready);
+  EXPECT_THAT(call.get(), HasSubstr("429"));
+  EXPECT_EQ(throttling.requests(), 1);
 }
 
 }  // namespace

@@ -5,8 +5,10 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
 
+#include "encoding/encoding.h"
 #include "injection/pod_injection.h"
 
 namespace agentproxy::controller {
@@ -118,6 +120,7 @@ class PlanInjectionTest : public ::testing::Test {
       return PolicySnapshot(std::make_shared<std::vector<policy::ProxyPolicy>>(policies_));
     };
     inputs_.operatorNamespace = kOperatorNamespace;
+    inputs_.credentialsKey = "a key only this operator holds";
   }
 
   InjectionPlan plan(const policy::ProxyPolicy& policy) {
@@ -153,7 +156,8 @@ TEST_F(PlanInjectionTest, SelectedNamespacesGetBothCopiesExcludedOnesNone) {
       EXPECT_EQ(c.data, (std::map<std::string, std::string>{{"username", "agent"},
                                                             {"password", "p%40ss"}}));
     }
-    EXPECT_EQ(c.contentHash.rfind("sha256:", 0), 0u) << c.contentHash;
+    EXPECT_EQ(c.contentHash.rfind(c.ref.kind == "Secret" ? "hmac-sha256:" : "sha256:", 0), 0u)
+        << c.contentHash;
   }
   EXPECT_THAT(p.deletes, IsEmpty());
   EXPECT_EQ(p.selectedPods, 0);
@@ -209,6 +213,49 @@ TEST_F(PlanInjectionTest, CopyWhoseContentHashMatchesIsNotRewritten) {
     EXPECT_EQ(c.ref.kind, "Secret");
     EXPECT_EQ(c.data.at("password"), "rotated");
   }
+}
+
+// No hash of a secret is written: what a credentials copy carries to detect a change is keyed by
+// a secret of the operator's, so a guess at the password cannot be checked against it; and a
+// rotation is still detected.
+TEST_F(PlanInjectionTest, CredentialsCopyCarriesNoUnkeyedHashOfThePassword) {
+  policies_ = {proxyPolicy("corp-proxy")};
+  auto first = plan(policies_[0]);
+  std::string unkeyed = encoding::sha256Hex("password\n5\np%40ss" "username\n5\nagent");
+  std::string unkeyedInOrder = encoding::sha256Hex("password\n5\np%40ssusername\n5\nagent");
+  for (const auto& c : first.writes) {
+    if (c.ref.kind != "Secret") continue;
+    EXPECT_EQ(c.contentHash.rfind("hmac-sha256:", 0), 0u) << c.contentHash;
+    EXPECT_EQ(c.contentHash.find(unkeyed), std::string::npos);
+    EXPECT_EQ(c.contentHash.find(unkeyedInOrder), std::string::npos);
+    for (const auto& [key, value] : c.data) {
+      EXPECT_EQ(c.contentHash.find(encoding::sha256Hex(value)), std::string::npos) << key;
+    }
+  }
+  // Another operator key gives another digest of the same credentials.
+  auto firstSecret = std::find_if(first.writes.begin(), first.writes.end(),
+                                  [](const CopyObject& c) { return c.ref.kind == "Secret"; });
+  ASSERT_NE(firstSecret, first.writes.end());
+  inputs_.credentialsKey = "another operator's key";
+  auto other = plan(policies_[0]);
+  for (const auto& c : other.writes) {
+    if (c.ref == firstSecret->ref) {
+      EXPECT_NE(c.contentHash, firstSecret->contentHash);
+    }
+  }
+  // Without a key there is nothing safe to write: a broken invariant, not a silent default.
+  inputs_.credentialsKey.clear();
+  EXPECT_THROW(plan(policies_[0]), std::logic_error);
+
+  // With the key, a rotation is detected and only the credentials copies are rewritten.
+  inputs_.credentialsKey = "a key only this operator holds";
+  inputs_.copies = asWritten(first, "corp-proxy");
+  EXPECT_THAT(plan(policies_[0]).writes, IsEmpty());
+  auto desire = desireFor(policies_[0]);
+  desire.proxyPassword = "rotated";
+  auto rotated = planInjection(desire, inputs_);
+  ASSERT_EQ(rotated.writes.size(), 2u);
+  for (const auto& c : rotated.writes) EXPECT_EQ(c.ref.kind, "Secret");
 }
 
 TEST_F(PlanInjectionTest, CopiesOfAnotherPolicyAreNeverDeleted) {

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
+#include <set>
 #include <sstream>
 
 #include "encoding/encoding.h"
@@ -68,7 +69,9 @@ int countOf(const std::string& text, std::string_view what) {
 
 struct FakeCluster : ObjectReader {
   std::map<std::string, json> secrets, configMaps;
+  std::vector<std::string> reads;  // "ns/name" of every Secret read
   std::optional<json> secret(const std::string& ns, const std::string& name) override {
+    reads.push_back(ns + "/" + name);
     auto it = secrets.find(ns + "/" + name);
     return it == secrets.end() ? std::nullopt : std::optional<json>(it->second);
   }
@@ -104,7 +107,16 @@ class FakeProbe {
     for (const auto& t : request.targets) {
       probe::TargetReport r;
       r.address = t.address.hostPort();
-      if (request.proxy.host == "squid-bump") {
+      if (request.proxy.host == "echoing-proxy") {
+        // A proxy whose error page repeats what it was sent, credentials included.
+        const auto& proxy = request.proxy;
+        r.tunnel = probe::TunnelState::Refused;
+        r.proxyServer = "echo/1.0 " + proxy.password;
+        r.grpc = "UNAVAILABLE: HTTP proxy returned 403 for Proxy-Authorization: Basic " +
+                 encoding::base64Encode(proxy.username + ":" + proxy.password) + " (user " +
+                 proxy.username + ", password " + proxy.password + ", in a URL " +
+                 encoding::percentEncode(proxy.password) + ")";
+      } else if (request.proxy.host == "squid-bump") {
         r.tunnel = probe::TunnelState::Established;
         r.tlsHandshakeDone = r.tlsIntercepted = r.interceptorTrusted = true;
         r.proxyServer = "squid/5.7";
@@ -148,6 +160,7 @@ struct FakeInjectionWorld : InjectionWorld {
   std::map<std::string, std::vector<json>> pods;                         // namespace -> pods
   std::vector<json> policyObjects;  // every ProxyPolicy: the competition for each pod
   std::map<ObjectRef, StoredCopy> copies;
+  std::set<ObjectRef> foreign;  // objects of copies' names the operator does not manage
   std::vector<CopyObject> written;
   std::vector<ObjectRef> deleted;
   // "namespace/replicaset" -> the Deployment that controls it.
@@ -191,10 +204,12 @@ struct FakeInjectionWorld : InjectionWorld {
       if (stored.policy == policyName) in.copies.push_back(informerView(stored));
     }
     in.operatorNamespace = "agentproxy-system";
+    in.credentialsKey = "the fake operator's key";
     return in;
   }
 
   void writeCopy(const json& policy, const CopyObject& copy) override {
+    if (foreign.count(copy.ref)) throw CopyConflict(copy.ref);  // as ClientInjectionWriter
     copies[copy.ref] = {policy.value("/metadata/name"_json_pointer, std::string()), copy};
     written.push_back(copy);
   }
@@ -242,7 +257,8 @@ class ReconcilerTest : public ::testing::Test {
                      cv_.notify_all();
                    }),
         reconciler_(cluster_, writer_, scheduler_, world_, kCluster,
-                    [] { return std::string("2026-11-27T10:00:00Z"); }) {}
+                    [] { return std::string("2026-11-27T10:00:00Z"); },
+                    {"agentproxy-system", "corp-trust"}, redactor_) {}
 
   static inline const policy::ClusterNetwork kCluster{"10.96.0.1", {}, {}};
 
@@ -276,6 +292,7 @@ class ReconcilerTest : public ::testing::Test {
     return object;
   }
 
+  runtime::Redactor redactor_;
   FakeCluster cluster_;
   FakeWriter writer_;
   FakeProbe probe_;
@@ -327,6 +344,33 @@ TEST_F(ReconcilerTest, CredentialsComeFromTheSecretAndAreNeverWritten) {
   for (const auto& e : writer_.events) EXPECT_THAT(e.message, Not(HasSubstr("hunter2")));
 }
 
+// The redactor is wired: the credentials are registered as soon as they are read, and a proxy
+// answer that repeats them reaches neither status nor Events, in any of their forms.
+TEST_F(ReconcilerTest, CredentialsAProxyEchoesAreMaskedInStatusAndEvents) {
+  addCredentials();
+  auto object = policy("echoing-proxy");
+  reconciler_.reconcile(object);
+  waitForProbes(1);
+  reconciler_.reconcile(withStatus(object, writer_));
+  ASSERT_FALSE(writer_.writes.empty());
+  ASSERT_FALSE(writer_.events.empty());
+  const std::string forms[] = {"hunter2", encoding::base64Encode("hunter2"),
+                               encoding::base64Encode("agent:hunter2")};
+  for (const auto& status : writer_.writes) {
+    auto text = status.dump();
+    for (const auto& form : forms) EXPECT_THAT(text, Not(HasSubstr(form))) << text;
+    EXPECT_THAT(text, HasSubstr("***"));
+  }
+  for (const auto& e : writer_.events) {
+    for (const auto& form : forms) EXPECT_THAT(e.message, Not(HasSubstr(form))) << e.message;
+  }
+  EXPECT_EQ(redactor_.redact("p=hunter2"), "p=***");
+  // Writing status again changes nothing: the redacted status is what is compared.
+  auto writes = writer_.writes.size();
+  reconciler_.reconcile(withStatus(object, writer_));
+  EXPECT_EQ(writer_.writes.size(), writes);
+}
+
 TEST_F(ReconcilerTest, MissingSecretIsSpecValidFalseWithoutARetryStorm) {
   auto object = policy();
   auto r = reconciler_.reconcile(object);
@@ -357,6 +401,51 @@ TEST_F(ReconcilerTest, MissingSecretIsSpecValidFalseWithoutARetryStorm) {
   waitForProbes(1);
   reconciler_.reconcile(withStatus(object, writer_));
   EXPECT_EQ(writer_.writes.back()["classification"], "Supported");
+}
+
+// No confused deputy: a policy cannot make the operator read (and copy) a Secret of a namespace
+// its author chose; only the operator's own and the chart's trust source namespaces are read.
+TEST_F(ReconcilerTest, AReferenceOutsideTheTrustedNamespacesIsSpecInvalidAndNothingIsRead) {
+  cluster_.secrets["team-a/their-db-password"] = {
+      {"data", {{"username", "YWdlbnQ="}, {"password", "aHVudGVyMg=="}}}};
+  auto object = policy();
+  object["spec"]["proxy"]["credentialsSecretRef"] = {{"namespace", "team-a"},
+                                                     {"name", "their-db-password"}};
+  auto r = reconciler_.reconcile(object);
+  ASSERT_TRUE(r.wroteStatus);
+  EXPECT_TRUE(cluster_.reads.empty()) << "read " << cluster_.reads[0];
+  EXPECT_TRUE(probe_.requests.empty());
+  EXPECT_TRUE(world_.written.empty());
+  bool found = false;
+  for (const auto& c : writer_.writes.back()["conditions"]) {
+    if (c["type"] != "SpecValid") continue;
+    found = true;
+    EXPECT_EQ(c["status"], "False");
+    EXPECT_EQ(c["reason"], "SourceNamespaceNotTrusted");
+    auto message = c["message"].get<std::string>();
+    EXPECT_THAT(message, HasSubstr("spec.proxy.credentialsSecretRef names Secret "
+                                   "team-a/their-db-password"));
+    EXPECT_THAT(message, HasSubstr("namespaces agentproxy-system and corp-trust"));
+    EXPECT_THAT(message, HasSubstr("trustSources.namespaces"));
+  }
+  EXPECT_TRUE(found);
+
+  // A CA in a trust source namespace the chart lists is read; one elsewhere is refused by name.
+  addCredentials();
+  object = policy();
+  object["spec"]["trust"] = {
+      {"caBundles",
+       {{{"configMapRef", {{"namespace", "corp-trust"}, {"name", "corp-ca"}, {"key", "ca.crt"}}}},
+        {{"secretRef", {{"namespace", "kube-system"}, {"name", "ca"}, {"key", "ca.crt"}}}}}}};
+  reconciler_.reconcile(object);
+  auto last = writer_.writes.back();
+  for (const auto& c : last["conditions"]) {
+    if (c["type"] != "SpecValid") continue;
+    EXPECT_EQ(c["reason"], "SourceNamespaceNotTrusted");
+    EXPECT_THAT(c["message"].get<std::string>(),
+                HasSubstr("spec.trust.caBundles[1] names Secret kube-system/ca"));
+  }
+  EXPECT_TRUE(cluster_.reads.empty());
 }
 
 TEST_F(ReconcilerTest, SpecChangeReprobesAndAClassificationChangeIsAWarningEvent) {
@@ -559,6 +648,32 @@ TEST_F(InjectionReconcileTest, SelectedNamespaceGetsTheBundleAndEncodedCredentia
   expectPasswordNowhere();
 }
 
+// An object someone else made under a copy's name is never taken over: the policy says so, the
+// other copies are kept, and once it is gone the copy is written.
+TEST_F(InjectionReconcileTest, AnUnmanagedObjectOfACopysNameIsAConflictAndLeftAlone) {
+  auto object = injectingPolicy();
+  world_.policyObjects = {object};
+  world_.foreign.insert({"Secret", "agents", "agentproxy-proxy-corp-proxy"});
+  settle(object);
+  EXPECT_EQ(world_.copy("Secret", "agents", "agentproxy-proxy-corp-proxy"), nullptr);
+  EXPECT_NE(world_.copy("ConfigMap", "agents", "agentproxy-ca-corp-proxy"), nullptr);
+  auto ready = conditionOf(object["status"], "InjectionReady");
+  EXPECT_EQ(ready["status"], "False");
+  EXPECT_EQ(ready["reason"], "CopyConflict");
+  EXPECT_THAT(ready["message"].get<std::string>(),
+              HasSubstr("Secret agents/agentproxy-proxy-corp-proxy exists but is not managed by "
+                        "agentproxy"));
+  auto result = reconciler_.reconcile(object);
+  ASSERT_TRUE(result.requeueAfter);  // looked at again, slowly
+  EXPECT_LE(*result.requeueAfter, std::chrono::milliseconds(Reconciler::kReferenceRecheck));
+
+  world_.foreign.clear();  // its owner deleted it
+  settle(object);
+  EXPECT_NE(world_.copy("Secret", "agents", "agentproxy-proxy-corp-proxy"), nullptr);
+  EXPECT_EQ(conditionOf(object["status"], "InjectionReady")["reason"], "InjectionCurrent");
+  expectPasswordNowhere();
+}
+
 TEST_F(InjectionReconcileTest, RelabellingTheNamespaceAwayDeletesBothCopies) {
   auto object = injectingPolicy();
   settle(object);
@@ -677,7 +792,8 @@ TEST_F(InjectionReconcileTest, RestartsOneStaleWorkloadPerReconcileAndSpacing) {
   // A new leader (no spacing yet) does not restart the Deployment again for the same hash: it
   // moves on to the next stale workload, and stops after one restart.
   Reconciler newLeader(cluster_, writer_, scheduler_, world_, kCluster,
-                       [] { return std::string("2026-11-27T10:00:05Z"); });
+                       [] { return std::string("2026-11-27T10:00:05Z"); }, {"agentproxy-system"},
+                       redactor_);
   auto third = newLeader.reconcile(object);
   ASSERT_EQ(world_.restarts.size(), 3u);
   EXPECT_EQ(world_.restarts[1].owner, (ObjectRef{"ReplicaSet", "agents", "agent-7d9f"}));
@@ -727,7 +843,8 @@ TEST_F(InjectionReconcileTest, RestartWaitsUntilTheWebhookStampsTheHashItRestart
   world_.deploymentOf["agents/agent-8e0a"] = "agent";
   setCorpCa(testCas().corp2);
   Reconciler later(cluster_, writer_, scheduler_, world_, kCluster,
-                   [] { return std::string("2026-11-27T11:00:00Z"); });
+                   [] { return std::string("2026-11-27T11:00:00Z"); }, {"agentproxy-system"},
+                   redactor_);
   later.reconcile(object);  // object: the status the webhook sees
   for (const auto& r : world_.restarts) {
     EXPECT_EQ(r.hash, webhookHash(object))

@@ -246,6 +246,11 @@ class InjectionTest(unittest.TestCase):
             self.wait("the credentials copy updated", lambda: base64.b64decode(
                 self.get(secret_path)["data"]["password"]).decode() ==
                 urllib.parse.quote(password, safe=""))
+            # What tells the operator the copy is current is keyed by a secret of its own: no
+            # unkeyed hash of the password is stored anywhere.
+            annotation = self.get(secret_path)["metadata"]["annotations"][
+                "agentproxy.io/content-hash"]
+            self.assertTrue(annotation.startswith("hmac-sha256:"), annotation)
 
         # Someone deletes the copy: it comes back. The namespace leaves: the copies go.
         self.server.ok("DELETE", path)
@@ -253,6 +258,33 @@ class InjectionTest(unittest.TestCase):
         self.kubectl("label", "namespace", "follow", "agentproxy.io/inject-")
         self.wait("the copies removed", lambda: self.get(path) is None and self.get(
             "/api/v1/namespaces/follow/secrets/agentproxy-proxy-follow") is None)
+
+    def test_an_object_it_does_not_manage_is_never_taken_over(self):
+        self.namespace("taken", "taken")
+        # Someone's own Secret happens to have the credentials copy's name.
+        self.kubectl("-n", "taken", "create", "secret", "generic", "agentproxy-proxy-taken",
+                     "--from-literal=password=theirs")
+        before = self.get("/api/v1/namespaces/taken/secrets/agentproxy-proxy-taken")
+        self.kubectl("apply", "-f", "-", input_text=policy_yaml("taken", "taken", self.proxy,
+                                                                self.target))
+        conflict = self.wait("a CopyConflict", lambda: (lambda c: c if c.get("reason") ==
+                             "CopyConflict" else None)(self.condition("taken", "InjectionReady")))
+        self.assertEqual(conflict["status"], "False")
+        self.assertIn("Secret taken/agentproxy-proxy-taken", conflict["message"])
+        self.assertIn("not managed by agentproxy", conflict["message"])
+        # Left exactly as it was; the CA copy, which conflicts with nothing, is in place.
+        after = self.get("/api/v1/namespaces/taken/secrets/agentproxy-proxy-taken")
+        self.assertEqual(after["metadata"]["resourceVersion"], before["metadata"]["resourceVersion"])
+        self.assertEqual(base64.b64decode(after["data"]["password"]), b"theirs")
+        self.assertNotIn("ownerReferences", after["metadata"])
+        self.assertIsNotNone(self.get("/api/v1/namespaces/taken/configmaps/agentproxy-ca-taken"))
+        # Its owner removes it: the copy is written at the next look.
+        self.server.ok("DELETE", "/api/v1/namespaces/taken/secrets/agentproxy-proxy-taken")
+        self.wait("the copy written", lambda: (self.get(
+            "/api/v1/namespaces/taken/secrets/agentproxy-proxy-taken") or {}).get(
+            "metadata", {}).get("labels", {}).get("app.kubernetes.io/managed-by") == "agentproxy",
+            timeout=60)
+        self.kubectl("delete", "proxypolicy", "taken")
 
     def test_rotation_keeps_admission_working(self):
         self.namespace("rotate", "rotate")
@@ -386,6 +418,61 @@ class InjectionTest(unittest.TestCase):
         self.namespace("still", "still")
         self.assertIsNotNone(self.try_create_pod("still-works", "still"))
         self.assertIsNone(self.operator.process.poll())
+
+
+    def test_the_password_is_stored_only_in_the_secrets_meant_to_hold_it(self):
+        """Every object the API server stores (each listable resource of every group, as the
+        admin), the operator's log and the audit log, searched for the proxy password in each
+        form it takes: it is only in the source Secret and the operator's credentials copies."""
+        self.namespace("scan", "scan")
+        self.kubectl("apply", "-f", "-", input_text=policy_yaml("scan", "scan", self.proxy,
+                                                                self.target))
+        self.wait("the credentials copy", lambda: self.get(
+            "/api/v1/namespaces/scan/secrets/agentproxy-proxy-scan"))
+        self.create_pod("agent", "scan")
+        self.wait("the status", lambda: self.status("scan").get("classification"))
+        encoded = urllib.parse.quote(PASSWORD, safe="")
+        forms = {"plain": PASSWORD, "percent-encoded": encoded,
+                 "base64": base64.b64encode(PASSWORD.encode()).decode(),
+                 "base64 of the percent-encoded": base64.b64encode(encoded.encode()).decode(),
+                 "Proxy-Authorization": base64.b64encode(f"agent:{PASSWORD}".encode()).decode()}
+
+        def found_in(text):
+            return sorted(name for name, form in forms.items() if form in text)
+
+        lists = []
+        for version in self.get("/api")["versions"]:
+            lists.append(f"/api/{version}")
+        for group in self.get("/apis")["groups"]:
+            lists.append(f"/apis/{group['preferredVersion']['groupVersion']}")
+        holders, resources = [], 0
+        for base in lists:
+            for resource in self.get(base)["resources"]:
+                if "/" in resource["name"] or "list" not in resource.get("verbs", []):
+                    continue
+                answer = self.get(f"{base}/{resource['name']}")
+                if answer is None:
+                    continue
+                resources += 1
+                for item in answer.get("items", []):
+                    hits = found_in(json.dumps(item))
+                    if hits:
+                        meta = item["metadata"]
+                        holders.append((resource["name"], meta.get("namespace", ""),
+                                        meta["name"], tuple(hits)))
+        self.assertGreater(resources, 30, "discovery listed too few resources to mean anything")
+        allowed = {("secrets", NS, "proxy-auth")}
+        for resource, namespace, name, hits in holders:
+            if name.startswith("agentproxy-proxy-") and resource == "secrets":
+                continue  # a credentials copy: it holds the percent-encoded form, as base64
+            self.assertIn((resource, namespace, name), allowed,
+                          f"{resource} {namespace}/{name} holds the password ({', '.join(hits)})")
+        self.assertIn(("secrets", NS, "proxy-auth"), [h[:3] for h in holders])
+        self.assertIn(("secrets", "scan", "agentproxy-proxy-scan"), [h[:3] for h in holders])
+        self.assertEqual(found_in(self.operator.log()), [], "the operator's log")
+        with open(os.path.join(self.server.dir, "audit.log"), encoding="utf-8") as handle:
+            self.assertEqual(found_in(handle.read()), [], "the audit log")
+        self.kubectl("delete", "proxypolicy", "scan")
 
 
 class CertManagerModeTest(unittest.TestCase):

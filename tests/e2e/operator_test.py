@@ -213,6 +213,46 @@ class ControllerTest(OperatorTestCase):
         self.assertNotIn(password, json.dumps(status))
         self.assertNotIn(password, self.operator.log())
 
+    def test_a_secret_of_another_namespace_is_never_read_nor_copied(self):
+        """No confused deputy: whoever may write a ProxyPolicy cannot have the operator copy
+        another team's Secret into namespaces of their choosing."""
+        lab = self.lab.env
+        self.server.create_namespace("team-a")
+        self.server.create_namespace("deputy", {"agentproxy.io/inject": "deputy"})
+        self.server.kubectl("-n", "team-a", "create", "secret", "generic", "db-password",
+                            "--from-literal=username=admin", "--from-literal=password=team-a-s3cret")
+        text = policy_yaml("deputy", lab["LAB_TINYPROXY"], lab["LAB_TARGET"])
+        text = text.replace("  targets:", "    credentialsSecretRef: {namespace: team-a, name: db-password}\n"
+                            "  selector:\n"
+                            "    namespaceSelector: {matchLabels: {agentproxy.io/inject: deputy}}\n"
+                            "  targets:", 1)
+        self.apply(text)
+        status = self.wait_status(
+            "deputy", lambda s: (self.condition(s, "SpecValid") or {}).get("status") == "False")
+        spec_valid = self.condition(status, "SpecValid")
+        self.assertEqual(spec_valid["reason"], "SourceNamespaceNotTrusted")
+        self.assertIn("Secret team-a/db-password", spec_valid["message"])
+        self.assertIn("trustSources.namespaces", spec_valid["message"])
+        self.assertIsNone(self.server.get("/api/v1/namespaces/deputy/secrets/agentproxy-proxy-deputy"))
+        self.assertNotIn("team-a-s3cret", json.dumps(status))
+        # The operator could not have read it anyway: it may get Secrets nowhere cluster-wide.
+        for namespace_flag in (["-A"], ["-n", "team-a"]):
+            answer = self.server.kubectl("auth", "can-i", "get", "secrets", "--as",
+                                         "system:serviceaccount:agentproxy-system:agentproxy",
+                                         *namespace_flag, check=False)
+            self.assertEqual(answer.stdout.strip(), "no", answer.stdout + answer.stderr)
+        answer = self.server.kubectl("auth", "can-i", "get", "secrets", "--as",
+                                     "system:serviceaccount:agentproxy-system:agentproxy",
+                                     "-n", "agentproxy-system", check=False)
+        self.assertEqual(answer.stdout.strip(), "yes", answer.stdout + answer.stderr)
+        # Nor did it try: no request for Secrets of team-a in the audit log.
+        tried = self.server.requests_by(
+            "system:serviceaccount:agentproxy-system:agentproxy",
+            lambda e: e.get("objectRef", {}).get("resource") == "secrets" and
+            e["objectRef"].get("namespace") == "team-a")
+        self.assertEqual(tried, [])
+        self.server.kubectl("delete", "proxypolicy", "deputy")
+
     def test_a_ca_configmap_created_or_changed_later_is_read_again(self):
         # The operator remembers the ConfigMaps it has read, found or not, until they change.
         self.apply(policy_yaml("late-ca", self.lab.env["LAB_SQUID"], self.lab.env["LAB_TARGET"],

@@ -735,6 +735,77 @@ TEST_F(KubeClientTest, WatchDeliversBookmarksAndReturnsTheLastVersionOnStop) {
   EXPECT_GE(std::stoll(watch.lastRv()), std::stoll(rvOf(client_->get(kConfigMaps, ns, "late"))));
 }
 
+// The operator lists and watches Secrets cluster-wide: as metadata only, the server sends no
+// byte of their data (the items are the answer's own, untouched by the client), while a plain
+// list of the same Secrets carries it.
+TEST_F(KubeClientTest, MetadataOnlyListAndWatchNeverCarryData) {
+  std::string ns = makeNamespace();
+  const auto secrets = resources::secrets();
+  auto secret = [](const std::string& name) {
+    return nlohmann::json{{"apiVersion", "v1"},
+                          {"kind", "Secret"},
+                          {"metadata", {{"name", name}, {"labels", {{"app", "helm"}}}}},
+                          {"stringData", {{"release", "a-large-helm-release-blob"}}}};
+  };
+  client_->create(secrets, ns, secret("listed"));
+
+  auto whole = client_->listAll(secrets, ns);
+  ASSERT_EQ(whole.items.size(), 1u);
+  EXPECT_TRUE(whole.items[0].contains("data")) << "a plain list carries the data";
+
+  ListOptions metadataOnly;
+  metadataOnly.metadataOnly = true;
+  auto listed = client_->listAll(secrets, ns, metadataOnly);
+  ASSERT_EQ(listed.items.size(), 1u);
+  const auto& item = listed.items[0];
+  EXPECT_EQ(item.value("kind", ""), "PartialObjectMetadata") << item.dump();
+  EXPECT_FALSE(item.contains("data")) << item.dump();
+  EXPECT_FALSE(item.contains("type")) << item.dump();
+  EXPECT_EQ(nameOf(item), "listed");
+  EXPECT_EQ(item["metadata"]["labels"]["app"], "helm");
+  EXPECT_FALSE(listed.resourceVersion.empty());
+  EXPECT_EQ(client_->getMetadata(secrets, ns, "listed").count("data"), 0u);
+
+  WatchOptions options;
+  options.resourceVersion = listed.resourceVersion;
+  options.metadataOnly = true;
+  std::mutex m;
+  std::condition_variable cv;
+  std::vector<nlohmann::json> seen;
+  std::stop_source stop;
+  std::thread watcher([&] {
+    try {
+      client_->watch(
+          secrets, ns, options,
+          [&](const WatchEvent& event) {
+            if (event.type == WatchEventType::kBookmark) return;
+            std::lock_guard lock(m);
+            seen.push_back(event.object);
+            cv.notify_all();
+          },
+          stop.get_token());
+    } catch (const std::exception& e) {
+      ADD_FAILURE() << e.what();
+    }
+  });
+  client_->create(secrets, ns, secret("watched"));
+  client_->patch(secrets, ns, "watched", PatchType::kMerge,
+                 {{"stringData", {{"release", "rotated"}}}});
+  client_->remove(secrets, ns, "watched");
+  {
+    std::unique_lock lock(m);
+    EXPECT_TRUE(cv.wait_for(lock, seconds(10), [&] { return seen.size() >= 3; }));
+  }
+  stop.request_stop();
+  watcher.join();
+  ASSERT_GE(seen.size(), 3u);
+  for (const auto& object : seen) {
+    EXPECT_EQ(object.value("kind", ""), "PartialObjectMetadata") << object.dump();
+    EXPECT_FALSE(object.contains("data")) << object.dump();
+    EXPECT_EQ(nameOf(object), "watched");
+  }
+}
+
 TEST_F(KubeClientTest, WatchWithSelectors) {
   std::string ns = makeNamespace();
   auto listed = client_->listAll(kConfigMaps, ns);

@@ -173,6 +173,11 @@ INSTANTIATE_TEST_SUITE_P(
                    kContext + "clusters: [{name: k, cluster: {server: 'https://a', "
                               "certificate-authority-data: '%%%'}}]\n",
                    "cluster \"k\": certificate-authority-data is not valid base64"},
+        // Unpadded base64 is refused, as client-go refuses it (one decoder for the project).
+        BrokenCase{"CaDataUnpadded",
+                   kContext + "clusters: [{name: k, cluster: {server: 'https://a', "
+                              "certificate-authority-data: aGVsbG8}}]\n",
+                   "cluster \"k\": certificate-authority-data is not valid base64"},
         BrokenCase{"CaDataNotPem",
                    kContext + "clusters: [{name: k, cluster: {server: 'https://a', "
                               "certificate-authority-data: aGVsbG8=}}]\n",

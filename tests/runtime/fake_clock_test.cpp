@@ -32,8 +32,11 @@ TEST(FakeClock, AdvancePastDeadlineWakesWaiter) {
     while (clock.now() < deadline) clock.waitUntil(lock, cv, deadline);
     woke = true;
   });
+  ASSERT_TRUE(eventually([&] { return clock.blockedWaiters() == 1; }));
   clock.advance(seconds(5));
-  std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  // Woken by the advance, the waiter finds its deadline still ahead and blocks again: the
+  // negative check waits for that, on the fake clock, not for a guessed real-time moment.
+  ASSERT_TRUE(eventually([&] { return clock.blockedWaiters() == 1; }));
   EXPECT_FALSE(woke.load());
   clock.advance(seconds(5));
   EXPECT_TRUE(eventually([&] { return woke.load(); }));

@@ -119,7 +119,8 @@ TEST_F(WorkQueueTest, EarlierDelayWakesWorkerWaitingForALaterOne) {
     EXPECT_EQ(queue_.get(), "fast");
     got = true;
   });
-  std::this_thread::sleep_for(milliseconds(1));
+  // The worker is asleep until the later deadline (not a real-time guess that it might be).
+  ASSERT_TRUE(eventually([&] { return clock_.blockedWaiters() == 1; }));
   queue_.addAfter("fast", seconds(5));
   clock_.advance(seconds(5));
   EXPECT_TRUE(eventually([&] { return got.load(); }));

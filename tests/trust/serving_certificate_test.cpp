@@ -2,6 +2,8 @@
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
+
+#include <cstdlib>
 #include <openssl/bn.h>
 #include <openssl/evp.h>
 #include <openssl/obj_mac.h>
@@ -137,7 +139,12 @@ TEST(ServingCertificateTest, VerifiesForEveryNameAndNoOther) {
 }
 
 TEST(ServingCertificateTest, OpensslCommandLineAgrees) {
-  if (std::string(AGENTPROXY_OPENSSL_CLI).empty()) GTEST_SKIP() << "no openssl command";
+  if (std::string(AGENTPROXY_OPENSSL_CLI).empty()) {
+    // In CI the machine is set up to have it: a missing openssl there is a failure, not a skip.
+    const char* ci = std::getenv("CI");
+    if (ci != nullptr && std::string(ci) == "true") FAIL() << "CI=true and no openssl command";
+    GTEST_SKIP() << "no openssl command";
+  }
   WebhookCertificates certs = createWebhookCertificates(requestAt(system_clock::now()));
   TempDir dir;
   std::string ca = dir.write("ca.pem", certs.caCertPem).string();

@@ -712,7 +712,9 @@ TEST(AdmissionServer, RotatesAndStopsWhileClientsAreBusy) {
   }
   auto start = std::chrono::steady_clock::now();
   server->stop();
-  EXPECT_LT(std::chrono::steady_clock::now() - start, 1s);
+  // "Well under a second" when idle; loose enough for a loaded 2-core machine, and still far
+  // from the 10 s read timeout a stop that waited for its connections would take.
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 5s);
   done = true;
   for (auto& client : clients) client.join();
   EXPECT_GT(answered.load(), 0);

@@ -25,6 +25,7 @@
 #include "runtime/logger.h"
 #include "runtime/metrics.h"
 #include "serving/http_endpoints.h"
+#include "serving/listen_address.h"
 #include "webhook/admission.h"
 #include "webhook/admission_server.h"
 
@@ -37,9 +38,11 @@ const char kRunUsage[] =
     "agentproxy-webhook]\n"
     "                      [--webhook-url https://HOST:PORT/mutate-v1-pod]\n"
     "                      [--leader-elect] [--namespace NS] [--lease-namespace NS]\n"
+    "                      [--trust-source-namespaces NS,NS]\n"
     "                      [--workers N] [--log-level debug|info|warn|error]\n"
     "\n"
-    "An address is host:port or :port; \"0\" turns that endpoint off.\n"
+    "An address is host:port, [ipv6]:port or :port (every interface, IPv6 and IPv4);\n"
+    "\"0\" turns that endpoint off.\n"
     "Runs the ProxyPolicy controller against the cluster (in-cluster config, or the kubeconfig\n"
     "from --kubeconfig or KUBECONFIG) and serves the pod injection webhook (POST /mutate-v1-pod)\n"
     "over HTTPS. Its certificate comes from --webhook-cert-dir (tls.crt, tls.key; cert-manager)\n"
@@ -48,7 +51,9 @@ const char kRunUsage[] =
     "MutatingWebhookConfiguration --webhook-config-name. The certificate names the webhook\n"
     "Service, or with --webhook-url (an operator run outside its cluster, where the webhook\n"
     "configuration has clientConfig.url) that URL's host. The namespace defaults to\n"
-    "$POD_NAMESPACE, else agentproxy-system. Stops on SIGTERM or SIGINT after the work in "
+    "$POD_NAMESPACE, else agentproxy-system. The Secrets and ConfigMaps that policies refer to\n"
+    "are read only there and in the --trust-source-namespaces. Stops on SIGTERM or SIGINT after\n"
+    "the work in "
     "flight.\n";
 
 namespace {
@@ -64,6 +69,15 @@ std::string defaultIdentity() {
   char host[256] = {};
   gethostname(host, sizeof host - 1);
   return envOr("POD_NAME", std::string(host) + "_" + std::to_string(getpid()));
+}
+
+// A namespace name: an RFC 1123 label.
+bool isDnsLabel(const std::string& name) {
+  if (name.empty() || name.size() > 63 || name.front() == '-' || name.back() == '-') return false;
+  for (char c : name) {
+    if (!(c >= 'a' && c <= 'z') && !(c >= '0' && c <= '9') && c != '-') return false;
+  }
+  return true;
 }
 
 runtime::LogLevel levelFrom(const std::string& name) {
@@ -122,6 +136,26 @@ std::string webhookUrlHost(const std::string& url) {
   return std::string(host);
 }
 
+kube::ClientOptions namespaceLookupClientOptions() {
+  kube::ClientOptions options;
+  options.requestTimeout = kNamespaceLookupTimeout;
+  options.maxRetries = 0;
+  return options;
+}
+
+webhook::NamespaceLookup namespaceLookup(webhook::NamespaceLookup cached, kube::Client& live) {
+  return [cached = std::move(cached), &live](const std::string& ns)
+             -> std::optional<webhook::PodNamespace> {
+    if (auto found = cached(ns)) return found;
+    try {  // created a moment ago, not in the cache yet
+      auto object = live.getMetadata(kube::resources::namespaces(), "", ns);
+      return webhook::PodNamespace{ns, webhook::metadataMap(object, "labels")};
+    } catch (const kube::NotFoundError&) {
+      return std::nullopt;
+    }
+  };
+}
+
 RunOptions parseRunFlags(const std::vector<std::string>& args) {
   RunOptions options;
   FlagReader flags(args);
@@ -149,6 +183,21 @@ RunOptions parseRunFlags(const std::vector<std::string>& args) {
       options.ns = takeValue();
     } else if (flag == "--leader-elect") {
       options.leaderElect = flags.enabled();
+    } else if (flag == "--trust-source-namespaces") {
+      auto text = takeValue();
+      size_t at = 0;
+      while (at <= text.size()) {
+        auto comma = text.find(',', at);
+        auto name = text.substr(at, comma == std::string::npos ? std::string::npos : comma - at);
+        if (!isDnsLabel(name)) {
+          throw probe::InputError("--trust-source-namespaces takes namespace names separated by "
+                                  "commas; \"" + name + "\" is not a namespace name (got \"" +
+                                  text + "\")");
+        }
+        options.trustSourceNamespaces.push_back(name);
+        if (comma == std::string::npos) break;
+        at = comma + 1;
+      }
     } else if (flag == "--lease-namespace") {
       options.leaseNamespace = takeValue();
     } else if (flag == "--workers") {
@@ -168,10 +217,12 @@ RunOptions parseRunFlags(const std::vector<std::string>& args) {
       throw probe::InputError("unknown flag \"" + flag + "\"");
     }
   }
-  for (const auto* addr : {&options.metricsAddr, &options.healthAddr, &options.webhookAddr}) {
+  for (const auto& [addr, what] : {std::pair{&options.metricsAddr, "metrics"},
+                                   std::pair{&options.healthAddr, "health"},
+                                   std::pair{&options.webhookAddr, "webhook"}}) {
     if (*addr == "0") continue;  // disabled, as controller-runtime's "0"
     try {
-      serving::listenUri(*addr);
+      serving::parseListenAddress(*addr, what);
     } catch (const std::invalid_argument& e) {
       throw probe::InputError(e.what());
     }
@@ -230,6 +281,7 @@ int runOperator(const std::vector<std::string>& args) {
   controller::ControllerOptions controllerOptions;
   controllerOptions.workers = options.workers;
   controllerOptions.operatorNamespace = options.ns;
+  controllerOptions.trustSourceNamespaces = options.trustSourceNamespaces;
   if (auto at = client->config().server.find("://"); at != std::string::npos) {
     auto host = client->config().server.substr(at + 3);
     host = host.substr(0, host.find('/'));
@@ -247,6 +299,7 @@ int runOperator(const std::vector<std::string>& args) {
   controller::PolicyController policies(*client, log, metrics, controllerOptions);
 
   std::mutex webhookMutex;
+  std::unique_ptr<kube::Client> lookupClient;
   std::unique_ptr<webhook::AdmissionServer> webhookServer;
   if (options.webhookAddr != "0") {
     auto& admissions = metrics.counter("agentproxy_admission_total",
@@ -256,15 +309,11 @@ int runOperator(const std::vector<std::string>& args) {
     auto& admissionSeconds = metrics.histogram(
         "agentproxy_admission_duration_seconds", "Time to decide one pod admission.", {},
         {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1});
-    auto lookupNamespace = [&](const std::string& ns) -> std::optional<webhook::PodNamespace> {
-      if (auto cached = policies.namespaceOf(ns)) return cached;
-      try {  // created a moment ago, not in the cache yet
-        auto object = client->get(kube::resources::namespaces(), "", ns);
-        return webhook::PodNamespace{ns, webhook::metadataMap(object, "labels")};
-      } catch (const kube::NotFoundError&) {
-        return std::nullopt;
-      }
-    };
+    // Its own client: one bounded try, where the controller's waits 30 s and retries five times.
+    lookupClient =
+        std::make_unique<kube::Client>(client->config(), namespaceLookupClientOptions());
+    auto lookupNamespace = namespaceLookup(
+        [&](const std::string& ns) { return policies.namespaceOf(ns); }, *lookupClient);
     auto handler = [&, lookupNamespace](std::string_view body) {
       auto start = std::chrono::steady_clock::now();
       auto answer = webhook::admitPod(body, *policies.admissionPolicies(), lookupNamespace);
@@ -394,6 +443,9 @@ int runOperator(const std::vector<std::string>& args) {
 
   int exitCode = shutdown.wait();
   stopping = true;
+  // The drain must fit the pod's grace period: no call waits out a Retry-After from now on.
+  client->stopRetries();
+  if (lookupClient) lookupClient->stopRetries();
   policies.stop();  // drain the work in flight before giving the lease away
   if (certificates) certificates->stop();
   {

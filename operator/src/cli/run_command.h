@@ -7,6 +7,9 @@
 #include <string>
 #include <vector>
 
+#include "kube/client.h"
+#include "webhook/admission.h"
+
 namespace agentproxy::cli {
 
 struct RunOptions {
@@ -22,6 +25,8 @@ struct RunOptions {
   std::string webhookUrl;
   bool leaderElect = false;
   std::string ns;              // the operator's namespace: POD_NAMESPACE, else agentproxy-system
+  // Where else referenced Secrets and ConfigMaps may live (--trust-source-namespaces a,b).
+  std::vector<std::string> trustSourceNamespaces;
   std::string leaseNamespace;  // default: ns
   std::string leaseName = "agentproxy-leader";
   std::string identity;  // default: POD_NAME, else hostname_pid
@@ -32,6 +37,15 @@ struct RunOptions {
 // The host (without IPv6 brackets) of a webhook URL as Kubernetes accepts it in
 // clientConfig.url: https, a host, no user info, query or fragment. Throws probe::InputError.
 std::string webhookUrlHost(const std::string& url);
+
+// The webhook's namespace lookup: the informer's cache (`cached`), and for a namespace it does
+// not hold yet (created a moment ago) one GET through `live`, which must be a client made with
+// namespaceLookupClientOptions(): a single try bounded well under the API server's 5 s webhook
+// timeout, never the controller's retries. A namespace that does not exist is nullopt; any
+// other failure throws (the admission answers it as an error).
+constexpr std::chrono::milliseconds kNamespaceLookupTimeout{2000};
+webhook::NamespaceLookup namespaceLookup(webhook::NamespaceLookup cached, kube::Client& live);
+kube::ClientOptions namespaceLookupClientOptions();
 
 // Throws probe::InputError with a one-line reason.
 RunOptions parseRunFlags(const std::vector<std::string>& args);

@@ -127,6 +127,22 @@ void ClientInjectionWriter::writeCopy(const nlohmann::json& policy, const CopyOb
   try {
     client_.create(type, copy.ref.namespace_, object);
   } catch (const kube::AlreadyExistsError&) {
+    // Only an object of ours is updated: one someone else made under this name is left alone.
+    // Judged from the informers' metadata, as the operator may not read Secrets outside its
+    // namespace.
+    auto existing = cached_ ? cached_(copy.ref) : std::nullopt;
+    if (!existing) {
+      throw std::runtime_error(copy.ref.kind + " " + copy.ref.namespace_ + "/" + copy.ref.name +
+                               " exists but the operator has not seen it yet; looking again");
+    }
+    auto labels = existing->value("/metadata/labels"_json_pointer, nlohmann::json::object());
+    if (!labels.is_object() ||
+        labels.value(std::string(kManagedByLabel), "") != kManagedByValue) {
+      throw CopyConflict(copy.ref);
+    }
+    // Guarded by the version read: an object replaced meanwhile is a conflict, retried.
+    object["metadata"]["resourceVersion"] =
+        existing->value("/metadata/resourceVersion"_json_pointer, std::string());
     client_.patch(type, copy.ref.namespace_, copy.ref.name, kube::PatchType::kMerge, object);
   }
 }

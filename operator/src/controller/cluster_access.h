@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -64,8 +65,12 @@ class ClientStatusWriter : public StatusWriter {
 // Injection's writes: copies in the selected namespaces and workload restarts.
 class ClientInjectionWriter {
  public:
-  explicit ClientInjectionWriter(kube::Client& client) : client_(client) {}
-  // Create, or merge-patch when it exists (the operator owns objects with these names).
+  // `cached`: the informers' metadata of a Secret or ConfigMap, nullopt when not seen.
+  using CachedMetadata = std::function<std::optional<nlohmann::json>(const ObjectRef&)>;
+  ClientInjectionWriter(kube::Client& client, CachedMetadata cached)
+      : client_(client), cached_(std::move(cached)) {}
+  // Create, or merge-patch when it exists and carries the managed-by label of ours; an object of
+  // that name without it is someone else's: CopyConflict, and it is left alone.
   void writeCopy(const nlohmann::json& policy, const CopyObject& copy);
   // Gone already is fine.
   void deleteCopy(const ObjectRef& copy);
@@ -74,6 +79,7 @@ class ClientInjectionWriter {
 
  private:
   kube::Client& client_;
+  CachedMetadata cached_;
 };
 
 // A coordination.k8s.io/v1 Lease as the leader elector's store.

@@ -38,12 +38,13 @@ std::vector<nlohmann::json> parseAll(const std::vector<std::string>& texts) {
 }  // namespace
 
 Informer::Informer(kube::Client& client, kube::ResourceType type, Handlers handlers,
-                   runtime::Logger& log, Trim trim)
+                   runtime::Logger& log, Trim trim, Fetch fetch)
     : client_(client),
       type_(std::move(type)),
       handlers_(std::move(handlers)),
       log_(log),
-      trim_(std::move(trim)) {}
+      trim_(std::move(trim)),
+      fetch_(fetch) {}
 
 nlohmann::json Informer::metadataOnly(const nlohmann::json& object) {
   return {{"metadata", object.value("metadata", nlohmann::json::object())}};
@@ -135,7 +136,9 @@ bool Informer::synced() const {
 std::string Informer::relist() {
   std::map<std::string, Cached> next;
   std::vector<std::string> changed;
-  auto version = client_.listEach(type_, "", {}, [&](nlohmann::json&& item) {
+  kube::ListOptions listOptions;
+  listOptions.metadataOnly = fetch_ == Fetch::kMetadataOnly;
+  auto version = client_.listEach(type_, "", listOptions, [&](nlohmann::json&& item) {
     auto key = keyOf(item);
     auto entry = cached(kept(item));
     {
@@ -168,12 +171,15 @@ std::string Informer::relist() {
 void Informer::run(std::stop_token stop) {
   auto backoff = std::chrono::milliseconds(1000);
   while (!stop.stop_requested()) {
+    bool listing = true;
     try {
       auto version = relist();
+      listing = false;
       backoff = std::chrono::milliseconds(1000);
       kube::WatchOptions options;
       options.resourceVersion = version;
       options.allowBookmarks = true;
+      options.metadataOnly = fetch_ == Fetch::kMetadataOnly;
       options.maxConsecutiveFailures = 10;
       options.onReconnect = [&](const std::string& reason) {
         log_.debug("watch reconnecting", {{"resource", type_.displayName()}, {"reason", reason}});
@@ -198,8 +204,17 @@ void Informer::run(std::stop_token stop) {
             handlers_.onUpsert(event.object);
           },
           stop);
-    } catch (const kube::GoneError&) {
-      log_.info("watch expired, listing again", {{"resource", type_.displayName()}});
+    } catch (const kube::GoneError& e) {
+      if (!listing) {
+        log_.info("watch expired, listing again", {{"resource", type_.displayName()}});
+        continue;
+      }
+      // The list itself expired (its continue token outlived the server's compaction): listing
+      // again at once could spin against a busy server; back off as for any other failure.
+      log_.warn("list expired, listing again after a pause",
+                {{"resource", type_.displayName()}, {"error", e.what()}});
+      if (!sleepUnlessStopped(stop, backoff)) return;
+      backoff = std::min(backoff * 2, std::chrono::milliseconds(30000));
     } catch (const std::exception& e) {
       log_.warn("list/watch failed", {{"resource", type_.displayName()}, {"error", e.what()}});
       if (!sleepUnlessStopped(stop, backoff)) return;

@@ -46,8 +46,16 @@ class Informer {
   // annotations, owners, spec.hostNetwork and status.phase.
   static nlohmann::json podEssentials(const nlohmann::json& pod);
 
+  // What the informer asks the API server for.
+  enum class Fetch {
+    kWholeObjects,
+    // Metadata only (PartialObjectMetadata): the data of Secrets and ConfigMaps never reaches
+    // the operator; it reads the few it needs by name.
+    kMetadataOnly,
+  };
+
   Informer(kube::Client& client, kube::ResourceType type, Handlers handlers, runtime::Logger& log,
-           Trim trim = {});
+           Trim trim = {}, Fetch fetch = Fetch::kWholeObjects);
 
   // Blocks until `stop` is requested.
   void run(std::stop_token stop);
@@ -70,6 +78,7 @@ class Informer {
   Handlers handlers_;
   runtime::Logger& log_;
   Trim trim_;
+  Fetch fetch_;
   mutable std::mutex mutex_;
   // Objects as compact JSON text, parsed when read: a tree costs five to six times the memory of
   // its text (1,000 policies with status: about 18 MB against 3), and reads are rare next to it.

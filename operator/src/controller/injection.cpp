@@ -11,14 +11,25 @@ namespace {
 
 using nlohmann::json;
 
-std::string contentHash(const std::map<std::string, std::string>& data,
-                        const std::map<std::string, std::string>& binaryData = {}) {
+std::string contentText(const std::map<std::string, std::string>& data,
+                        const std::map<std::string, std::string>& binaryData) {
   std::string text;
   for (const auto& [key, value] : data)
     text += key + "\n" + std::to_string(value.size()) + "\n" + value;
   for (const auto& [key, value] : binaryData)
     text += "binary:" + key + "\n" + std::to_string(value.size()) + "\n" + value;
-  return "sha256:" + encoding::sha256Hex(text);
+  return text;
+}
+
+// `secretKey` null: a digest of data that is not secret (a CA bundle).
+std::string contentHash(const std::map<std::string, std::string>& data,
+                        const std::map<std::string, std::string>& binaryData,
+                        const std::string* secretKey) {
+  if (secretKey == nullptr) return "sha256:" + encoding::sha256Hex(contentText(data, binaryData));
+  if (secretKey->empty()) {
+    throw std::logic_error("planInjection: credentials to copy but no credentialsKey");
+  }
+  return "hmac-sha256:" + encoding::hmacSha256Hex(*secretKey, contentText(data, binaryData));
 }
 
 std::string metadataString(const json& object, const char* field) {
@@ -65,7 +76,8 @@ InjectionPlan planInjection(const InjectionDesire& desire, const InjectionInputs
                   std::map<std::string, std::string> binaryData = {}) {
     // No namespace selected: nothing to hash (the CA bundle is ~200 KB with the system CAs).
     if (plan.namespaces.empty()) return;
-    auto hash = contentHash(data, binaryData);
+    auto hash = contentHash(data, binaryData,
+                            std::string_view(kind) == "Secret" ? &inputs.credentialsKey : nullptr);
     for (const auto& ns : plan.namespaces) {
       wanted.push_back(
           {{kind, ns, injection::copyName(prefix, policy.name)}, data, binaryData, hash});

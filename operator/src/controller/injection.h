@@ -16,6 +16,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <tuple>
@@ -29,6 +30,9 @@ namespace agentproxy::controller {
 inline constexpr std::string_view kManagedByLabel = "app.kubernetes.io/managed-by";
 inline constexpr std::string_view kManagedByValue = "agentproxy";
 inline constexpr std::string_view kCopyOfAnnotation = "agentproxy.io/policy";
+// On a copy: what it holds, to tell whether it must be written again without reading it back.
+// A CA bundle copy carries its SHA-256 ("sha256:..."); a credentials copy an HMAC-SHA256 keyed
+// by InjectionInputs::credentialsKey ("hmac-sha256:..."), never an unkeyed hash of a password.
 inline constexpr std::string_view kContentHashAnnotation = "agentproxy.io/content-hash";
 // On a workload's pod template: when and for which injection hash the operator restarted it.
 inline constexpr std::string_view kRestartedAtAnnotation = "agentproxy.io/restartedAt";
@@ -42,6 +46,18 @@ struct ObjectRef {
     return std::tie(kind, namespace_, name) < std::tie(o.kind, o.namespace_, o.name);
   }
   bool operator==(const ObjectRef&) const = default;
+};
+
+// Thrown by a copy's write when an object of that name exists that the operator does not
+// manage (no managed-by label of ours): the operator never takes it over.
+class CopyConflict : public std::runtime_error {
+ public:
+  explicit CopyConflict(const ObjectRef& ref)
+      : std::runtime_error(ref.kind + " " + ref.namespace_ + "/" + ref.name), ref_(ref) {}
+  const ObjectRef& ref() const { return ref_; }
+
+ private:
+  ObjectRef ref_;
 };
 
 // A copy the operator keeps in a namespace; `data` holds plain values (a Secret's are
@@ -93,6 +109,9 @@ struct InjectionInputs {
   std::function<PolicySnapshot()> policies;
   std::vector<nlohmann::json> copies;
   std::string operatorNamespace;
+  // The key of the credentials copies' HMAC: random, kept in the operator's memory only (a new
+  // process rewrites each credentials copy once). Must not be empty when credentials are set.
+  std::string credentialsKey;
 };
 
 InjectionPlan planInjection(const InjectionDesire& desire, const InjectionInputs& inputs);

@@ -10,6 +10,7 @@
 #include "controller/informer.h"
 #include "controller/probe_scheduler.h"
 #include "controller/reconciler.h"
+#include "encoding/encoding.h"
 #include "kube/client.h"
 #include "kube/event_recorder.h"
 #include "kube/timestamps.h"
@@ -53,6 +54,14 @@ std::string copyOwner(const nlohmann::json& object) {
   return webhook::metadataMap(object, "annotations")[std::string(kCopyOfAnnotation)];
 }
 
+std::vector<std::string> sourceNamespaces(const ControllerOptions& options) {
+  std::vector<std::string> out{options.operatorNamespace};
+  for (const auto& ns : options.trustSourceNamespaces) {
+    if (ns != options.operatorNamespace) out.push_back(ns);
+  }
+  return out;
+}
+
 }  // namespace
 
 struct PolicyController::State : InjectionWorld {
@@ -82,9 +91,14 @@ struct PolicyController::State : InjectionWorld {
         writer(c, events),
         scheduler([this](const probe::ProbeRequest& r) { return timedProbe(r); },
                   options.probeConcurrency, [this](const std::string& key) { queue.add(key); }),
-        injectionWriter(c),
+        injectionWriter(c,
+                        [this](const ObjectRef& ref) {
+                          return (ref.kind == "Secret" ? secrets : configMaps)
+                              .get(ref.namespace_ + "/" + ref.name);
+                        }),
         reconciler(reader, writer, scheduler, *this, options.cluster,
-                   [] { return kube::formatTime(std::chrono::system_clock::now()); }),
+                   [] { return kube::formatTime(std::chrono::system_clock::now()); },
+                   sourceNamespaces(options), l.redactor()),
         policies(c, kube::resources::proxyPolicies(),
                  {[this](const nlohmann::json& o) { policyChanged(o); },
                   [this](const nlohmann::json& o) { policyDeleted(o); }},
@@ -92,15 +106,15 @@ struct PolicyController::State : InjectionWorld {
         secrets(c, kube::resources::secrets(),
                 {[this](const nlohmann::json& o) { objectChanged(o, true, false); },
                  [this](const nlohmann::json& o) { objectChanged(o, true, true); }},
-                l, Informer::metadataOnly),
+                l, Informer::metadataOnly, Informer::Fetch::kMetadataOnly),
         configMaps(c, kube::resources::configMaps(),
                    {[this](const nlohmann::json& o) { objectChanged(o, false, false); },
                     [this](const nlohmann::json& o) { objectChanged(o, false, true); }},
-                   l, Informer::metadataOnly),
+                   l, Informer::metadataOnly, Informer::Fetch::kMetadataOnly),
         namespaces(c, kube::resources::namespaces(),
                    {[this](const nlohmann::json&) { enqueueAll(); },
                     [this](const nlohmann::json&) { enqueueAll(); }},
-                   l, Informer::metadataOnly),
+                   l, Informer::metadataOnly, Informer::Fetch::kMetadataOnly),
         pods(c, kube::resources::pods(),
              {[this](const nlohmann::json& o) { podChanged(o); },
               [this](const nlohmann::json& o) { podChanged(o); }},
@@ -319,6 +333,7 @@ struct PolicyController::State : InjectionWorld {
       for (const auto& [ref, object] : copies[policyName]) in.copies.push_back(object);
     }
     in.operatorNamespace = options.operatorNamespace;
+    in.credentialsKey = credentialsKey;
     return in;
   }
   void writeCopy(const nlohmann::json& policy, const CopyObject& copy) override {
@@ -398,6 +413,7 @@ struct PolicyController::State : InjectionWorld {
   bool admissionStale = false;                                        // its prepared injections
   std::map<std::string, std::map<ObjectRef, nlohmann::json>> copies;  // by policy name
   std::atomic<bool> reconciling{false};
+  const std::string credentialsKey = encoding::randomBytes(32);  // see InjectionInputs
   Informer policies;
   Informer secrets;
   Informer configMaps;

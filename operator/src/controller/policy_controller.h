@@ -8,13 +8,15 @@
 // only after startReconciling() (the leader) does anything get probed or written. A change
 // of a policy, or of a Secret or ConfigMap it refers to, enqueues the policy; errors are
 // retried with per-key exponential backoff under an overall rate limit; stop() drains the
-// work in flight. Secrets are cached as metadata only.
+// work in flight. Secrets, ConfigMaps and Namespaces are listed and watched as metadata only
+// (their data never reaches the operator); a referenced Secret or ConfigMap is read by name.
 #pragma once
 
 #include <functional>
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "policy/no_proxy.h"
 #include "runtime/logger.h"
@@ -33,6 +35,10 @@ struct ControllerOptions {
   policy::ClusterNetwork cluster;
   std::string component = "agentproxy";                 // source.component of Events
   std::string operatorNamespace = "agentproxy-system";  // never injected
+  // Besides operatorNamespace, where referenced Secrets and ConfigMaps may live (the chart's
+  // trustSources.namespaces, each granted by a Role there). A reference elsewhere is
+  // SpecValid=False SourceNamespaceNotTrusted.
+  std::vector<std::string> trustSourceNamespaces;
   // Told of every Secret change that is not one of the operator's copies (the webhook's
   // certificate Secret is one). Runs on the informer's thread: must be quick.
   std::function<void(const std::string& ns, const std::string& name)> secretChanged;

@@ -114,6 +114,17 @@ Condition injectionCondition(const InjectionObservation& seen, int64_t generatio
                      generation);
   }
   const std::string where = plural(seen.namespaces, "namespace", "namespaces");
+  if (!seen.copyConflicts.empty()) {
+    std::string objects;
+    for (const auto& c : seen.copyConflicts) objects += (objects.empty() ? "" : ", ") + c;
+    return condition("InjectionReady", false, "CopyConflict",
+                     objects + (seen.copyConflicts.size() == 1 ? " exists" : " exist") +
+                         " but is not managed by agentproxy (no label "
+                         "app.kubernetes.io/managed-by=agentproxy): the operator leaves it alone "
+                         "and pods there get no proxy settings from it. Delete or rename it, or "
+                         "deselect that namespace.",
+                     generation);
+  }
   if (!seen.copyFailures.empty()) {
     std::string failures;
     for (const auto& f : seen.copyFailures) failures += (failures.empty() ? "" : "; ") + f;

@@ -28,6 +28,9 @@ struct InjectionObservation {
   std::string caBundleHash;               // "sha256:...", empty without a CA bundle
   int outvotedPods = 0;                   // matched, but injected by another policy
   std::vector<std::string> copyFailures;  // copies that could not be written or deleted
+  // Objects with a copy's name that the operator does not manage (no managed-by label): left
+  // alone, each as "Secret ns/name".
+  std::vector<std::string> copyConflicts;
   std::vector<std::string> warnings;      // expired CAs, pods another policy wins
 };
 

@@ -33,13 +33,16 @@ std::string readyMessage(const nlohmann::json& status) {
 }  // namespace
 
 Reconciler::Reconciler(ObjectReader& reader, StatusWriter& writer, ProbeScheduler& scheduler,
-                       InjectionWorld& injection, policy::ClusterNetwork cluster, WallClock now)
+                       InjectionWorld& injection, policy::ClusterNetwork cluster, WallClock now,
+                       std::vector<std::string> sourceNamespaces, runtime::Redactor& redactor)
     : reader_(reader),
       writer_(writer),
       scheduler_(scheduler),
       injection_(injection),
       cluster_(std::move(cluster)),
-      now_(std::move(now)) {}
+      now_(std::move(now)),
+      sourceNamespaces_(std::move(sourceNamespaces)),
+      redactor_(redactor) {}
 
 std::chrono::milliseconds Reconciler::jittered(std::chrono::milliseconds interval,
                                                const std::string& name) {
@@ -65,7 +68,12 @@ ReconcileResult Reconciler::reconcile(const nlohmann::json& object) {
 
   ResolvedPolicy resolved;
   try {
+    checkSourceNamespaces(policy, sourceNamespaces_);
     resolved = resolvePolicy(policy, reader_);
+    // As soon as it is read: whatever text later holds it (a proxy's answer echoing it, an
+    // error) is masked in logs, status and Events.
+    redactor_.addProxyCredentials(resolved.request.proxy.username,
+                                  resolved.request.proxy.password);
   } catch (const ReferenceError& e) {
     seen.specValid = false;
     seen.specReason = e.reason();
@@ -160,6 +168,8 @@ InjectionObservation Reconciler::reconcileInjection(
   auto attempt = [&](const ObjectRef& ref, const std::function<void()>& write) {
     try {
       write();
+    } catch (const CopyConflict& e) {
+      seen.copyConflicts.push_back(e.what());
     } catch (const std::exception& e) {
       seen.copyFailures.push_back(ref.kind + " " + ref.namespace_ + "/" + ref.name + ": " +
                                   e.what());
@@ -171,7 +181,9 @@ InjectionObservation Reconciler::reconcileInjection(
   for (const auto& ref : plan.deletes) {
     attempt(ref, [&] { injection_.deleteCopy(ref); });
   }
-  if (!seen.copyFailures.empty()) requeue = std::chrono::milliseconds(kReferenceRecheck);
+  if (!seen.copyFailures.empty() || !seen.copyConflicts.empty()) {
+    requeue = std::chrono::milliseconds(kReferenceRecheck);
+  }
   seen.namespaces = static_cast<int>(plan.namespaces.size());
   seen.selectedPods = plan.selectedPods;
   seen.injectedPods = plan.injectedPods;
@@ -208,10 +220,10 @@ InjectionObservation Reconciler::reconcileInjection(
     if (!restarted) continue;
     lastRestart_ = now;
     writer_.recordEvent(object, false, "WorkloadRestarted",
-                        "Restarted " + restarted->kind + " " + restarted->namespace_ + "/" +
-                            restarted->name +
-                            " so that its pods start with the current proxy settings and CA "
-                            "bundle.");
+                        redactor_.redact("Restarted " + restarted->kind + " " +
+                                         restarted->namespace_ + "/" + restarted->name +
+                                         " so that its pods start with the current proxy settings "
+                                         "and CA bundle."));
     requeue = std::chrono::duration_cast<std::chrono::milliseconds>(kRestartSpacing);
     break;
   }
@@ -220,15 +232,15 @@ InjectionObservation Reconciler::reconcileInjection(
 
 ReconcileResult Reconciler::publish(const nlohmann::json& policy, const PolicyObservation& seen) {
   const auto& current = statusOf(policy);
-  auto desired = desiredStatus(current, seen, now_());
+  auto desired = redactor_.redactJson(desiredStatus(current, seen, now_()));
   if (desired == current) return {};
   writer_.writeStatus(policy, desired);
   auto before = classificationOf(current);
   auto after = classificationOf(desired);
   if (before != after) {
-    writer_.recordEvent(
-        policy, after != "Supported", after,
-        "Classification changed from " + before + " to " + after + ": " + readyMessage(desired));
+    writer_.recordEvent(policy, after != "Supported", after,
+                        redactor_.redact("Classification changed from " + before + " to " + after +
+                                         ": " + readyMessage(desired)));
   }
   return {std::nullopt, true, std::nullopt};
 }

@@ -27,6 +27,7 @@
 #include "controller/policy_status.h"
 #include "controller/probe_scheduler.h"
 #include "controller/references.h"
+#include "runtime/redaction.h"
 #include "policy/no_proxy.h"
 
 namespace agentproxy::controller {
@@ -46,6 +47,7 @@ class InjectionWorld {
   virtual ~InjectionWorld() = default;
   virtual InjectionInputs inputs(const std::string& policyName) = 0;
   // Creates or updates a copy, labelled, annotated and owned by the policy.
+  // Throws CopyConflict when an object of that name exists that the operator does not manage.
   virtual void writeCopy(const nlohmann::json& policy, const CopyObject& copy) = 0;
   virtual void deleteCopy(const ObjectRef& copy) = 0;
   // Restarts the workload controlling `owner` (a ReplicaSet's Deployment, a StatefulSet, a
@@ -75,8 +77,12 @@ class Reconciler {
   // At most one workload restart per this spacing, across all policies.
   static constexpr std::chrono::seconds kRestartSpacing{10};
 
+  // `sourceNamespaces`: where referenced Secrets and ConfigMaps may live (checkSourceNamespaces).
+  // `redactor`: the resolved proxy credentials are registered with it (the logger's), and every
+  // status and Event text passes through it before it is written.
   Reconciler(ObjectReader& reader, StatusWriter& writer, ProbeScheduler& scheduler,
-             InjectionWorld& injection, policy::ClusterNetwork cluster, WallClock now);
+             InjectionWorld& injection, policy::ClusterNetwork cluster, WallClock now,
+             std::vector<std::string> sourceNamespaces, runtime::Redactor& redactor);
 
   // Throws only for failures worth a rate-limited retry (the API server).
   ReconcileResult reconcile(const nlohmann::json& policy);
@@ -109,6 +115,8 @@ class Reconciler {
   InjectionWorld& injection_;
   policy::ClusterNetwork cluster_;
   WallClock now_;
+  std::vector<std::string> sourceNamespaces_;
+  runtime::Redactor& redactor_;
   std::mutex bundleMutex_;
   std::map<std::string, std::shared_ptr<const MergedBundle>> bundles_;
   std::mutex restartMutex_;

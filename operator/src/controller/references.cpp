@@ -1,5 +1,6 @@
 #include "controller/references.h"
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
 
 #include "encoding/encoding.h"
@@ -55,7 +56,54 @@ std::string readPem(const PemSource& source, ObjectReader& reader) {
   }
 }
 
+std::string listed(const std::vector<std::string>& names) {
+  std::string out;
+  for (size_t i = 0; i < names.size(); ++i) {
+    out += (i == 0 ? "" : i + 1 == names.size() ? " and " : ", ") + names[i];
+  }
+  return out;
+}
+
 }  // namespace
+
+void checkSourceNamespaces(const policy::ProxyPolicy& policy,
+                           const std::vector<std::string>& sourceNamespaces) {
+  auto check = [&](const std::string& field, const std::string& kind, const std::string& ns,
+                   const std::string& name) {
+    if (std::find(sourceNamespaces.begin(), sourceNamespaces.end(), ns) != sourceNamespaces.end()) {
+      return;
+    }
+    std::string where = sourceNamespaces.empty() ? std::string("no namespace")
+                                                 : "namespace" +
+                                                       std::string(sourceNamespaces.size() == 1
+                                                                       ? " "
+                                                                       : "s ") +
+                                                       listed(sourceNamespaces);
+    throw ReferenceError(
+        "SourceNamespaceNotTrusted",
+        field + " names " + kind + " " + ns + "/" + name +
+            ", but the operator reads Secrets and ConfigMaps only in " + where +
+            " (its own, and the chart's trustSources.namespaces). Move it there, or have the "
+            "cluster administrator add " + ns + " to trustSources.namespaces.");
+  };
+  const auto& spec = policy.spec;
+  if (spec.credentials) {
+    check("spec.proxy.credentialsSecretRef", "Secret", spec.credentials->namespace_,
+          spec.credentials->name);
+  }
+  auto source = [&](const std::string& field, const PemSource& s) {
+    check(field, s.kind == PemSource::Kind::Secret ? "Secret" : "ConfigMap", s.namespace_,
+          s.name);
+  };
+  for (size_t i = 0; i < spec.caBundles.size(); ++i) {
+    source("spec.trust.caBundles[" + std::to_string(i) + "]", spec.caBundles[i]);
+  }
+  for (size_t i = 0; i < spec.targets.size(); ++i) {
+    if (spec.targets[i].serverCA) {
+      source("spec.targets[" + std::to_string(i) + "].serverCA", *spec.targets[i].serverCA);
+    }
+  }
+}
 
 ResolvedPolicy resolvePolicy(const policy::ProxyPolicy& policy, ObjectReader& reader) {
   const auto& spec = policy.spec;

@@ -26,7 +26,7 @@ class ObjectReader {
 
 // A referenced object that is missing or unusable: a SpecValid=False condition, not a retry
 // storm. reason(): SecretNotFound, ConfigMapNotFound, KeyNotFound, InvalidPEM,
-// InvalidCredentials. The message never contains a secret's value.
+// InvalidCredentials, SourceNamespaceNotTrusted. The message never contains a secret's value.
 class ReferenceError : public std::runtime_error {
  public:
   ReferenceError(std::string reason, const std::string& message)
@@ -48,5 +48,13 @@ struct ResolvedPolicy {
 
 // Throws ReferenceError.
 ResolvedPolicy resolvePolicy(const policy::ProxyPolicy& policy, ObjectReader& reader);
+
+// Whoever may write a ProxyPolicy must not make the operator copy a Secret it can read into a
+// namespace they choose (a confused deputy): every referenced Secret and ConfigMap must live in
+// one of `sourceNamespaces` (the operator's own, then the chart's trustSources.namespaces).
+// Throws ReferenceError SourceNamespaceNotTrusted naming the first that does not, before
+// anything is read.
+void checkSourceNamespaces(const policy::ProxyPolicy& policy,
+                           const std::vector<std::string>& sourceNamespaces);
 
 }  // namespace agentproxy::controller

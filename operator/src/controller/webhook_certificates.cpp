@@ -231,7 +231,10 @@ struct WebhookCertificates::State {
         stored = readSecret();
         problem = stored ? problemWith(*stored) : "the Secret vanished";
       } catch (const kube::ConflictError&) {
-        poked = true;  // someone else wrote it: look again
+        // Someone else wrote it: look again. (The check runs without the lock; poke() and
+        // run() read and write `poked` under it.)
+        std::lock_guard lock(mutex);
+        poked = true;
         return;
       }
     }

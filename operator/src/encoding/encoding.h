@@ -25,5 +25,10 @@ void appendJsonString(std::string& out, std::string_view text);
 
 // Lowercase hex of the SHA-256 digest of `bytes`.
 std::string sha256Hex(std::string_view bytes);
+// Lowercase hex of HMAC-SHA256(key, bytes): a digest of secret bytes that nobody without the
+// key can test guesses against (an unkeyed hash of a password can be).
+std::string hmacSha256Hex(std::string_view key, std::string_view bytes);
+// `n` bytes from the system's cryptographic random source.
+std::string randomBytes(size_t n);
 
 }  // namespace agentproxy::encoding

@@ -33,6 +33,14 @@ namespace http_client = web::http::client;
 constexpr size_t kDefaultHttpThreads = 4;
 constexpr int64_t kDefaultPageSize = 500;
 
+// Accept headers: whole objects, or their metadata only (the server transforms the answer; the
+// plain JSON after the comma is what a server without the transformation would send instead).
+constexpr char kAcceptJson[] = "application/json";
+constexpr char kAcceptMetadata[] =
+    "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,application/json";
+constexpr char kAcceptMetadataList[] =
+    "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json";
+
 std::once_flag gThreadPoolOnce;
 bool gThreadPoolConfigured = false;
 
@@ -174,9 +182,9 @@ class Client::Impl {
 
   RawResponse send(const std::string& verb, const std::string& pathAndQuery,
                    const std::string* body, const std::string& contentType,
-                   int staleRetries = 0) {
+                   const char* accept = kAcceptJson, int staleRetries = 0) {
     http::http_request request{http::method(verb)};
-    prepare(request, pathAndQuery);
+    prepare(request, pathAndQuery, accept);
     if (body != nullptr) request.set_body(*body, contentType);
 
     pplx::cancellation_token_source cts;
@@ -222,7 +230,7 @@ class Client::Impl {
       // again on another connection when nothing can have reached the server (the write
       // failed), or when it is a GET; a few times, as the pool may hold several such.
       if (staleRetries < kStaleConnectionRetries && brokenPooledConnection(verb, e.what())) {
-        return send(verb, pathAndQuery, body, contentType, staleRetries + 1);
+        return send(verb, pathAndQuery, body, contentType, accept, staleRetries + 1);
       }
       throwTransportError(verb, pathAndQuery, e);
     } catch (const pplx::task_canceled&) {
@@ -233,11 +241,12 @@ class Client::Impl {
   // A request with the retry policy; returns the body of a 2xx answer, throws otherwise.
   std::string call(const std::string& verb, const std::string& pathAndQuery,
                    const std::string* body = nullptr,
-                   const std::string& contentType = "application/json") {
+                   const std::string& contentType = "application/json",
+                   const char* accept = kAcceptJson) {
     int attempt = 0;
     bool reauthenticated = false;
     while (true) {
-      RawResponse raw = send(verb, pathAndQuery, body, contentType);
+      RawResponse raw = send(verb, pathAndQuery, body, contentType, accept);
       if (raw.code >= 200 && raw.code < 300) return std::move(raw.body);
       ApiErrorInfo info =
           decodeApiError(verb, url(pathAndQuery), raw.code, raw.reason, raw.body, raw.retryAfter);
@@ -248,8 +257,7 @@ class Client::Impl {
       }
       bool retryable =
           info.kind == ErrorKind::kTooManyRequests || info.kind == ErrorKind::kServerError;
-      if (retryable && attempt < options_.maxRetries) {
-        std::this_thread::sleep_for(retryDelay(info, attempt));
+      if (retryable && attempt < options_.maxRetries && waitToRetry(retryDelay(info, attempt))) {
         ++attempt;
         continue;
       }
@@ -259,10 +267,12 @@ class Client::Impl {
 
   nlohmann::json callJson(const std::string& verb, const std::string& pathAndQuery,
                           const nlohmann::json* body = nullptr,
-                          const std::string& contentType = "application/json") {
+                          const std::string& contentType = "application/json",
+                          const char* accept = kAcceptJson) {
     std::string text;
     if (body != nullptr) text = body->dump();
-    std::string answer = call(verb, pathAndQuery, body != nullptr ? &text : nullptr, contentType);
+    std::string answer =
+        call(verb, pathAndQuery, body != nullptr ? &text : nullptr, contentType, accept);
     if (answer.empty()) return nlohmann::json::object();
     nlohmann::json parsed = nlohmann::json::parse(answer, nullptr, /*allow_exceptions=*/false);
     if (parsed.is_discarded()) {
@@ -271,6 +281,18 @@ class Client::Impl {
                            "\")");
     }
     return parsed;
+  }
+
+  // Sleeps for `delay` unless stopRetries() comes first; returns whether to retry.
+  bool waitToRetry(std::chrono::milliseconds delay) {
+    std::unique_lock lock(retryMutex_);
+    return !retryCv_.wait_for(lock, delay, [this] { return retriesStopped_; });
+  }
+
+  void stopRetries() {
+    std::lock_guard lock(retryMutex_);
+    retriesStopped_ = true;
+    retryCv_.notify_all();
   }
 
   std::chrono::milliseconds retryDelay(const ApiErrorInfo& info, int attempt) const {
@@ -386,9 +408,10 @@ class Client::Impl {
     }
   }
 
-  void prepare(http::http_request& request, const std::string& pathAndQuery) {
+  void prepare(http::http_request& request, const std::string& pathAndQuery,
+               const char* accept = kAcceptJson) {
     request.set_request_uri(pathAndQuery);
-    request.headers().add("Accept", "application/json");
+    request.headers().add("Accept", accept);
     request.headers().add("User-Agent", options_.userAgent);
     std::string token = token_.current();
     if (!token.empty()) request.headers().add("Authorization", "Bearer " + token);
@@ -443,7 +466,7 @@ class Client::Impl {
       client = slot.get();
     }
     http::http_request request(http::methods::GET);
-    prepare(request, pathAndQuery);
+    prepare(request, pathAndQuery, options.metadataOnly ? kAcceptMetadata : kAcceptJson);
     pplx::cancellation_token_source cts;
     std::stop_callback cancelOnStop(stop, [&cts] { cts.cancel(); });
     // However this connection ends (a callback that throws, an error event), close it, so
@@ -537,6 +560,9 @@ class Client::Impl {
   std::unique_ptr<http_client::http_client> http_;
   std::mutex watchClientMutex_;
   std::map<int, std::unique_ptr<http_client::http_client>> watchClients_;
+  std::mutex retryMutex_;
+  std::condition_variable retryCv_;
+  bool retriesStopped_ = false;
 };
 
 Client::Client(Config config, ClientOptions options)
@@ -549,6 +575,12 @@ const Config& Client::config() const { return impl_->config(); }
 
 nlohmann::json Client::get(const ResourceType& type, std::string_view ns, std::string_view name) {
   return impl_->callJson("GET", resourcePath(type, ns, name));
+}
+
+nlohmann::json Client::getMetadata(const ResourceType& type, std::string_view ns,
+                                   std::string_view name) {
+  return impl_->callJson("GET", resourcePath(type, ns, name), nullptr, "application/json",
+                         kAcceptMetadata);
 }
 
 namespace {
@@ -575,7 +607,8 @@ std::string metadataString(const nlohmann::json& list, const char* key) {
 
 ObjectList Client::list(const ResourceType& type, std::string_view ns, const ListOptions& options) {
   nlohmann::json answer =
-      impl_->callJson("GET", resourcePath(type, ns, "") + queryString(listQuery(options)));
+      impl_->callJson("GET", resourcePath(type, ns, "") + queryString(listQuery(options)), nullptr,
+                      "application/json", options.metadataOnly ? kAcceptMetadataList : kAcceptJson);
   ObjectList out;
   out.resourceVersion = metadataString(answer, "resourceVersion");
   out.continueToken = metadataString(answer, "continue");
@@ -668,6 +701,8 @@ nlohmann::json Client::request(const std::string& verb, const std::string& pathA
                                const nlohmann::json* body) {
   return impl_->callJson(verb, pathAndQuery, body);
 }
+
+void Client::stopRetries() { impl_->stopRetries(); }
 
 std::string Client::watch(const ResourceType& type, std::string_view ns,
                           const WatchOptions& options,

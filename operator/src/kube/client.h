@@ -57,6 +57,9 @@ struct ListOptions {
   int64_t limit = 0;          // page size; 0: the server's default (everything)
   std::string continueToken;  // from the previous page
   std::string resourceVersion;
+  // Only each object's metadata (PartialObjectMetadataList, by the Accept header): the server
+  // never sends the data of Secrets and ConfigMaps listed this way.
+  bool metadataOnly = false;
 };
 
 struct ObjectList {
@@ -91,6 +94,8 @@ struct WatchOptions {
   std::string resourceVersion;  // start after this version (the list's); "" = current state
   int timeoutSeconds = 300;     // per connection; the watch then reconnects by itself
   bool allowBookmarks = true;
+  // Events carry only each object's metadata (PartialObjectMetadata, by the Accept header).
+  bool metadataOnly = false;
   // Consecutive failed connections before the last error is thrown; nullopt: never give up.
   std::optional<int> maxConsecutiveFailures;
   std::chrono::milliseconds initialBackoff{100};
@@ -113,6 +118,8 @@ class Client {
   const Config& config() const;
 
   nlohmann::json get(const ResourceType& type, std::string_view ns, std::string_view name);
+  // Only the object's metadata (PartialObjectMetadata): never its data.
+  nlohmann::json getMetadata(const ResourceType& type, std::string_view ns, std::string_view name);
 
   // One page.
   ObjectList list(const ResourceType& type, std::string_view ns, const ListOptions& options = {});
@@ -146,6 +153,11 @@ class Client {
   // policy; `body` null for none. Returns the JSON answer ({} for an empty one).
   nlohmann::json request(const std::string& verb, const std::string& pathAndQuery,
                          const nlohmann::json* body = nullptr);
+
+  // For shutdown: from now on no request waits to be retried (429, 5xx); a retry wait in
+  // progress wakes at once and its call throws the error it was waiting to retry. So a drain
+  // after SIGTERM is not held up by Retry-After or backoff past the pod's grace period.
+  void stopRetries();
 
   // Blocks, calling onEvent for each ADDED, MODIFIED, DELETED and BOOKMARK event, until
   // `stop` is requested (returns the last resourceVersion seen), onEvent throws (rethrown),

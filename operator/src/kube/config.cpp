@@ -1,5 +1,7 @@
 #include "kube/config.h"
 
+#include "encoding/encoding.h"
+
 #include <openssl/bio.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -34,33 +36,19 @@ std::optional<std::string> readFile(const std::filesystem::path& path, std::stri
   return out.str();
 }
 
+// A kubeconfig's base64 value (padded, as client-go requires); line breaks and spaces, which
+// wrapped YAML can leave in it, are ignored.
 std::optional<std::string> base64Decode(std::string_view text) {
-  static const auto kTable = [] {
-    std::array<int, 256> t{};
-    t.fill(-1);
-    const char* chars = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    for (int i = 0; i < 64; ++i) t[static_cast<unsigned char>(chars[i])] = i;
-    return t;
-  }();
-  std::string out;
-  uint32_t acc = 0;
-  int bits = 0;
-  bool padding = false;
-  for (unsigned char c : text) {
-    if (c == ' ' || c == '\n' || c == '\r' || c == '\t') continue;
-    if (c == '=') {
-      padding = true;
-      continue;
-    }
-    if (padding || kTable[c] < 0) return std::nullopt;
-    acc = (acc << 6) | static_cast<uint32_t>(kTable[c]);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out.push_back(static_cast<char>((acc >> bits) & 0xFF));
-    }
+  std::string compact;
+  compact.reserve(text.size());
+  for (char c : text) {
+    if (c != ' ' && c != '\n' && c != '\r' && c != '\t') compact += c;
   }
-  return out;
+  try {
+    return encoding::base64Decode(compact);
+  } catch (const std::invalid_argument&) {
+    return std::nullopt;
+  }
 }
 
 int countPemCertificates(const std::string& pem) {

@@ -52,7 +52,7 @@ void Logger::log(LogLevel level, std::string_view msg, std::initializer_list<Log
   for (const LogField& field : fields) {
     std::string key = redactor_.redact(field.key);
     if (key == "ts" || key == "level" || key == "msg") key.insert(0, "field.");
-    entry[key] = redacted(field.value);
+    entry[key] = redactor_.redactJson(field.value);
   }
   std::string line = entry.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   line += '\n';
@@ -75,21 +75,6 @@ void Logger::warn(std::string_view msg, std::initializer_list<LogField> fields) 
 
 void Logger::error(std::string_view msg, std::initializer_list<LogField> fields) {
   log(LogLevel::Error, msg, fields);
-}
-
-nlohmann::json Logger::redacted(const nlohmann::json& value) const {
-  if (value.is_string()) return redactor_.redact(value.get_ref<const std::string&>());
-  if (value.is_array()) {
-    nlohmann::json out = nlohmann::json::array();
-    for (const auto& item : value) out.push_back(redacted(item));
-    return out;
-  }
-  if (value.is_object()) {
-    nlohmann::json out = nlohmann::json::object();
-    for (const auto& [key, item] : value.items()) out[redactor_.redact(key)] = redacted(item);
-    return out;
-  }
-  return value;
 }
 
 }  // namespace agentproxy::runtime

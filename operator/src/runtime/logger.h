@@ -46,6 +46,7 @@ class Logger {
   // The secrets registered here, for text that leaves the process other than through the log
   // (Event messages, status conditions).
   const Redactor& redactor() const { return redactor_; }
+  Redactor& redactor() { return redactor_; }
 
   void log(LogLevel level, std::string_view msg, std::initializer_list<LogField> fields = {});
   void debug(std::string_view msg, std::initializer_list<LogField> fields = {});
@@ -54,7 +55,6 @@ class Logger {
   void error(std::string_view msg, std::initializer_list<LogField> fields = {});
 
  private:
-  nlohmann::json redacted(const nlohmann::json& value) const;
 
   std::ostream& out_;
   std::atomic<LogLevel> threshold_;

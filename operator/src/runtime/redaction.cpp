@@ -3,6 +3,8 @@
 #include <mutex>
 #include <utility>
 
+#include "encoding/encoding.h"
+
 namespace agentproxy::runtime {
 
 namespace {
@@ -67,6 +69,34 @@ std::string Redactor::redact(std::string_view text) const {
     }
   }
   return maskUrlPasswords(out);
+}
+
+}  // namespace agentproxy::runtime
+
+namespace agentproxy::runtime {
+
+nlohmann::json Redactor::redactJson(const nlohmann::json& value) const {
+  if (value.is_string()) return redact(value.get_ref<const std::string&>());
+  if (value.is_array()) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& item : value) out.push_back(redactJson(item));
+    return out;
+  }
+  if (value.is_object()) {
+    nlohmann::json out = nlohmann::json::object();
+    for (const auto& [key, item] : value.items()) out[redact(key)] = redactJson(item);
+    return out;
+  }
+  return value;
+}
+
+void Redactor::addProxyCredentials(const std::string& user, const std::string& password) {
+  if (password.empty()) return;
+  addSecret(password);
+  addSecret(encoding::percentEncode(password));
+  addSecret(encoding::base64Encode(password));
+  addSecret(encoding::base64Encode(encoding::percentEncode(password)));
+  addSecret(encoding::base64Encode(user + ":" + password));
 }
 
 }  // namespace agentproxy::runtime

@@ -8,6 +8,7 @@
 // base64) must be registered separately.
 #pragma once
 
+#include <nlohmann/json.hpp>
 #include <set>
 #include <shared_mutex>
 #include <string>
@@ -25,6 +26,12 @@ class Redactor {
   // Empty values are ignored: they would match everywhere.
   void addSecret(std::string value);
   std::string redact(std::string_view text) const;
+  // Every string (and object key) of `value` redacted.
+  nlohmann::json redactJson(const nlohmann::json& value) const;
+  // A proxy password as it leaves the process in any form: itself, percent-encoded (a proxy
+  // URL's userinfo, the credentials copy), base64 (Secret data) and the base64 of
+  // "user:password" (a Proxy-Authorization header).
+  void addProxyCredentials(const std::string& user, const std::string& password);
 
  private:
   struct LongestFirst {

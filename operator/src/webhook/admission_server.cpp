@@ -11,7 +11,6 @@
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/ip/v6_only.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -26,6 +25,8 @@
 #include <stdexcept>
 #include <thread>
 #include <vector>
+
+#include "serving/tcp_listener.h"
 
 namespace agentproxy::webhook {
 namespace {
@@ -159,78 +160,6 @@ std::shared_ptr<ssl::context> makeTlsContext(const std::string& certChainPem,
   // Keep-alive connections make resumption rare; a small cache keeps memory flat.
   SSL_CTX_sess_set_cache_size(native, 1024);
   return context;
-}
-
-// ---- address ----
-
-struct ListenAddress {
-  std::string host;  // empty: all interfaces
-  uint16_t port = 0;
-};
-
-ListenAddress parseListenAddress(const std::string& address) {
-  auto colon = address.rfind(':');
-  if (colon == std::string::npos) {
-    throw std::invalid_argument("webhook address \"" + address +
-                                "\" must be host:port, [ipv6]:port or :port");
-  }
-  ListenAddress parsed;
-  parsed.host = address.substr(0, colon);
-  if (parsed.host.size() >= 2 && parsed.host.front() == '[' && parsed.host.back() == ']') {
-    parsed.host = parsed.host.substr(1, parsed.host.size() - 2);
-  } else if (parsed.host.find_first_of("[]:") != std::string::npos) {
-    throw std::invalid_argument("webhook address \"" + address +
-                                "\": write an IPv6 host in brackets, [::1]:9443");
-  }
-  std::string_view port = std::string_view(address).substr(colon + 1);
-  unsigned value = 0;
-  auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
-  if (port.empty() || ec != std::errc() || end != port.data() + port.size() || value > 65535) {
-    throw std::invalid_argument("webhook address \"" + address + "\" has a bad port");
-  }
-  parsed.port = static_cast<uint16_t>(value);
-  return parsed;
-}
-
-// Where to try to listen, best first: all interfaces means dual-stack IPv6 when the kernel has
-// IPv6, else IPv4.
-std::vector<tcp::endpoint> listenEndpoints(const ListenAddress& address,
-                                           const std::string& original, asio::io_context& io) {
-  if (address.host.empty()) {
-    return {tcp::endpoint(asio::ip::address_v6::any(), address.port),
-            tcp::endpoint(asio::ip::address_v4::any(), address.port)};
-  }
-  ErrorCode ec;
-  auto ip = asio::ip::make_address(address.host, ec);
-  if (!ec) return {tcp::endpoint(ip, address.port)};
-  tcp::resolver resolver(io);
-  auto results = resolver.resolve(address.host, std::to_string(address.port),
-                                  tcp::resolver::passive | tcp::resolver::numeric_service, ec);
-  if (ec || results.empty()) {
-    throw std::runtime_error("cannot listen on " + original + ": cannot resolve " + address.host +
-                             (ec ? ": " + ec.message() : ""));
-  }
-  std::vector<tcp::endpoint> endpoints;
-  for (const auto& entry : results) endpoints.push_back(entry.endpoint());
-  return endpoints;
-}
-
-std::unique_ptr<tcp::acceptor> listen(const std::string& address, asio::io_context& io) {
-  ListenAddress parsed = parseListenAddress(address);
-  ErrorCode ec;
-  for (const tcp::endpoint& endpoint : listenEndpoints(parsed, address, io)) {
-    auto acceptor = std::make_unique<tcp::acceptor>(io);
-    ec = {};
-    acceptor->open(endpoint.protocol(), ec);
-    if (!ec && endpoint.address().is_v6() && parsed.host.empty()) {
-      acceptor->set_option(asio::ip::v6_only(false), ec);
-    }
-    if (!ec) acceptor->set_option(tcp::acceptor::reuse_address(true), ec);
-    if (!ec) acceptor->bind(endpoint, ec);
-    if (!ec) acceptor->listen(asio::socket_base::max_listen_connections, ec);
-    if (!ec) return acceptor;
-  }
-  throw std::runtime_error("cannot listen on " + address + ": " + ec.message());
 }
 
 // ---- one connection ----
@@ -521,7 +450,7 @@ AdmissionServer::AdmissionServer(const std::string& address, const std::string& 
     impl_->contexts.push_back(std::make_unique<asio::io_context>(1));
     impl_->workGuards.push_back(asio::make_work_guard(*impl_->contexts.back()));
   }
-  impl_->acceptor = listen(address, *impl_->contexts.front());
+  impl_->acceptor = serving::listenOn(address, "webhook", *impl_->contexts.front());
   impl_->port = impl_->acceptor->local_endpoint().port();
   impl_->acceptRetry = std::make_unique<asio::steady_timer>(*impl_->contexts.front());
   impl_->accept();
