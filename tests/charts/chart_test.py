@@ -25,6 +25,8 @@ CLUSTER_RULES = {
     ("", "secrets"): {"get", "list", "watch", "create", "update", "patch", "delete"},
     ("", "configmaps"): {"get", "list", "watch", "create", "patch", "delete"},
     ("", "namespaces"): {"list", "watch"},
+    ("", "nodes"): {"list", "watch"},
+    ("networking.k8s.io", "servicecidrs"): {"list", "watch"},
     ("", "pods"): {"list", "watch"},
     ("", "events"): {"create", "patch"},
     ("admissionregistration.k8s.io", "mutatingwebhookconfigurations"): {"get", "patch"},
@@ -259,7 +261,7 @@ class DefaultValuesTest(unittest.TestCase):
         with open(os.path.join(CHART, "templates", "rbac.yaml"), encoding="utf-8") as handle:
             lines = handle.read().splitlines()
         rules = [i for i, line in enumerate(lines) if re.match(r"^\s*- apiGroups:", line)]
-        self.assertEqual(len(rules), 12)  # 11 cluster-wide, 1 for the Lease
+        self.assertEqual(len(rules), 14)  # 13 cluster-wide, 1 for the Lease
         for i in rules:
             self.assertRegex(lines[i - 1], r"^\s*# \S", f"rule without a reason: {lines[i]}")
 

@@ -14,12 +14,15 @@
 #include "cli/flags.h"
 #include "cli/probe_command.h"
 #include "controller/cluster_access.h"
+#include "controller/cluster_network.h"
 #include "controller/policy_controller.h"
 #include "controller/webhook_certificates.h"
 #include "kube/client.h"
 #include "kube/config.h"
 #include "kube/errors.h"
 #include "kube/resource.h"
+#include "policy/no_proxy.h"
+#include "probe/no_proxy_match.h"
 #include "probe/proxy_url.h"
 #include "runtime/leader_elector.h"
 #include "runtime/logger.h"
@@ -38,6 +41,7 @@ const char kRunUsage[] =
     "                      [--webhook-url https://HOST:PORT/mutate-v1-pod]\n"
     "                      [--leader-elect] [--namespace NS] [--lease-namespace NS]\n"
     "                      [--workers N] [--log-level debug|info|warn|error]\n"
+    "                      [--service-cidr CIDR]... [--pod-cidr CIDR]...\n"
     "\n"
     "An address is host:port or :port; \"0\" turns that endpoint off.\n"
     "Runs the ProxyPolicy controller against the cluster (in-cluster config, or the kubeconfig\n"
@@ -48,8 +52,10 @@ const char kRunUsage[] =
     "MutatingWebhookConfiguration --webhook-config-name. The certificate names the webhook\n"
     "Service, or with --webhook-url (an operator run outside its cluster, where the webhook\n"
     "configuration has clientConfig.url) that URL's host. The namespace defaults to\n"
-    "$POD_NAMESPACE, else agentproxy-system. Stops on SIGTERM or SIGINT after the work in "
-    "flight.\n";
+    "$POD_NAMESPACE, else agentproxy-system. The agents' NO_PROXY holds the cluster's Service\n"
+    "and Pod CIDRs: --service-cidr and --pod-cidr (repeatable), else those the API lists at\n"
+    "start (ServiceCIDR objects, Nodes' spec.podCIDRs). Stops on SIGTERM or SIGINT after the\n"
+    "work in flight.\n";
 
 namespace {
 
@@ -161,6 +167,13 @@ RunOptions parseRunFlags(const std::vector<std::string>& args) {
       if (options.workers < 1 || options.workers > 64) {
         throw probe::InputError("--workers must be a number from 1 to 64 (got \"" + text + "\")");
       }
+    } else if (flag == "--service-cidr" || flag == "--pod-cidr") {
+      auto cidr = takeValue();
+      if (!probe::isCidr(cidr)) {
+        throw probe::InputError(flag + " must be a CIDR range such as 10.96.0.0/12 (got \"" +
+                                cidr + "\")");
+      }
+      (flag == "--service-cidr" ? options.serviceCIDRs : options.podCIDRs).push_back(cidr);
     } else if (flag == "--log-level") {
       options.logLevel = takeValue();
       levelFrom(options.logLevel);
@@ -239,6 +252,17 @@ int runOperator(const std::vector<std::string>& args) {
       host = host.substr(0, colon);
     }
     controllerOptions.cluster.apiServerHost = host;
+  }
+  {
+    auto found = controller::discoverClusterNetwork(*client, options.serviceCIDRs.empty(),
+                                                    options.podCIDRs.empty());
+    auto& cluster = controllerOptions.cluster;
+    cluster.serviceCIDRs = options.serviceCIDRs.empty() ? found.serviceCIDRs : options.serviceCIDRs;
+    cluster.podCIDRs = options.podCIDRs.empty() ? found.podCIDRs : options.podCIDRs;
+    for (const auto& problem : found.problems) log.warn(problem);
+    log.info("cluster ranges for NO_PROXY",
+             {{"serviceCIDRs", policy::joinNoProxy(cluster.serviceCIDRs)},
+              {"podCIDRs", policy::joinNoProxy(cluster.podCIDRs)}});
   }
   std::unique_ptr<controller::WebhookCertificates> certificates;
   controllerOptions.secretChanged = [&](const std::string& ns, const std::string& name) {
