@@ -112,6 +112,7 @@ $([[ -n ${3:-} ]] && printf '  trust:\n    caBundles: [{configMapRef: {namespace
       serverName: $LAB_SERVER_NAME
       serverCA: {configMapRef: {namespace: agentproxy-system, name: mgmt-ca, key: ca.crt}}
       websocketPath: $LAB_WEBSOCKET_PATH
+  agentRuntimes: [go]   # the model platform's (Palette's) agents are written in Go
   selector:
     namespaceSelector: {matchLabels: {agentproxy.io/inject: $4}}
     podSelector: {matchLabels: {app: agent}}

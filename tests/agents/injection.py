@@ -6,13 +6,17 @@ proxy credentials, the ConfigMap copy holding the CA bundle). Three sources fit 
   - "contract": written here by hand to DESIGN.md "Injection" (the stand-in until the operator
     gives its own output without a cluster);
   - "cli": `agentproxy inject --policy FILE --pod FILE`, the operator's own mutation;
-  - later, a pod stored by a real API server (scripts/cluster.sh).
+  - "stored": a pod stored by a real API server (scripts/cluster.sh, tests/support): the chart
+    installed, `agentproxy run` as its ServiceAccount, the policy applied with its ConfigMaps
+    and Secret, a pod created in a selected namespace; what the API server stored, and the
+    operator's copies it refers to, are read back (StoredSource).
 `container_start()` then does what the kubelet does with such a pod: secretKeyRef and
 configMapKeyRef values resolved, $(VAR) expanded in order, the ConfigMap volume's files written
 out. The mount path is a per-run directory, and every env value that names the mount path is
 pointed at it (the agents run on the host's file system, in a network namespace).
 """
 
+import base64
 import json
 import os
 import re
@@ -20,6 +24,7 @@ import shutil
 import subprocess
 import tempfile
 import threading
+import time
 import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -74,6 +79,8 @@ def injected_pod(policy, source="contract", agentproxy_bin=None, workdir=None):
         return _contract_injection(policy, workdir)
     if source == "cli":
         return _cli_injection(policy, agentproxy_bin, workdir)
+    if source == "stored":
+        return StoredSource.shared().injected_pod(policy)
     raise ValueError(f"unknown injection source {source!r}")
 
 
@@ -274,6 +281,113 @@ def _cli_injection(policy, agentproxy_bin, workdir):
     return StoredPod(pod, secrets, configmaps)
 
 
+class StoredSource:
+    """One real control plane with the operator installed, for every policy of a run."""
+    _instance = None
+    _lock = threading.Lock()
+
+    @classmethod
+    def shared(cls):
+        with cls._lock:
+            if cls._instance is None:
+                cls._instance = cls()
+            return cls._instance
+
+    @classmethod
+    def stop_shared(cls):
+        with cls._lock:
+            if cls._instance is not None:
+                cls._instance.stop()
+                cls._instance = None
+
+    def __init__(self):
+        import sys
+        sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "support"))
+        from cluster import Cluster  # noqa: E402
+        from installation import Installation, ca_bundle  # noqa: E402
+        self.cluster = Cluster()
+        try:
+            self.installation = Installation(self.cluster, "webhook.failurePolicy=Fail")
+            self.operator = self.installation.operator()
+            deadline = time.monotonic() + 60
+            while not ca_bundle(self.cluster):
+                if time.monotonic() > deadline:
+                    raise RuntimeError("the operator never wrote the webhook's caBundle:\n" +
+                                       self.operator.log()[-3000:])
+                time.sleep(0.2)
+        except BaseException:
+            self.cluster.stop()
+            raise
+
+    def stop(self):
+        self.operator.stop()
+        self.cluster.stop()
+
+    def _wait(self, what, get, timeout=60):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            value = get()
+            if value:
+                return value
+            time.sleep(0.2)
+        raise RuntimeError(f"{what} never appeared; operator log:\n" + self.operator.log()[-3000:])
+
+    def injected_pod(self, policy):
+        c, ns, sys_ns = self.cluster, "agents-" + policy.name, "agentproxy-system"
+        spec = {"proxy": {"httpsProxy": policy.https_proxy},
+                "trust": {"includeSystemCAs": policy.include_system_cas, "caBundles": []},
+                "targets": [{"address": t} for t in policy.targets],
+                "selector": {"namespaceSelector": {"matchLabels": {"agentproxy.io/inject":
+                                                                   policy.name}},
+                             "podSelector": {"matchLabels": {"app": "agent"}}}}
+        if policy.no_proxy:
+            spec["proxy"]["noProxy"] = policy.no_proxy
+        objects = []
+        for i, pem in enumerate(policy.trust_pems):
+            name = f"{policy.name}-trust{i}"
+            objects.append({"apiVersion": "v1", "kind": "ConfigMap",
+                            "metadata": {"namespace": sys_ns, "name": name},
+                            "data": {"ca.crt": pem}})
+            spec["trust"]["caBundles"].append(
+                {"configMapRef": {"namespace": sys_ns, "name": name, "key": "ca.crt"}})
+        if policy.credentials:
+            user, password = policy.credentials
+            objects.append({"apiVersion": "v1", "kind": "Secret",
+                            "metadata": {"namespace": sys_ns, "name": policy.name + "-auth"},
+                            "stringData": {"username": user, "password": password}})
+            spec["proxy"]["credentialsSecretRef"] = {"namespace": sys_ns,
+                                                     "name": policy.name + "-auth"}
+        objects.append({"apiVersion": "agentproxy.io/v1alpha1", "kind": "ProxyPolicy",
+                        "metadata": {"name": policy.name}, "spec": spec})
+        c.apply({"apiVersion": "v1", "kind": "List", "items": objects})
+        c.create_namespace(ns, {"agentproxy.io/inject": policy.name})
+        copies = f"/api/v1/namespaces/{ns}/"
+        # The webhook injects from its cache: the status' caBundleHash says the policy is in.
+        self._wait(f"policy {policy.name}'s status", lambda: (
+            c.get(f"/apis/agentproxy.io/v1alpha1/proxypolicies/{policy.name}") or {}).get(
+                "status", {}).get("caBundleHash"))
+        pod = agent_pod()
+        pod["metadata"]["namespace"] = ns
+        c.apply(pod)
+        stored = c.get(copies + "pods/agent")
+        configmaps, secrets = {}, {}
+        for vol in stored["spec"].get("volumes", []):
+            if "configMap" in vol:
+                name = vol["configMap"]["name"]
+                cm = self._wait(f"ConfigMap {ns}/{name}", lambda: c.get(copies + "configmaps/" + name))
+                files = {k: v.encode() for k, v in cm.get("data", {}).items()}
+                files.update({k: base64.b64decode(v) for k, v in cm.get("binaryData", {}).items()})
+                configmaps[name] = files
+        for e in stored["spec"]["containers"][0].get("env", []):
+            ref = e.get("valueFrom", {}).get("secretKeyRef")
+            if ref and ref["name"] not in secrets:
+                secret = self._wait(f"Secret {ns}/{ref['name']}",
+                                    lambda: c.get(copies + "secrets/" + ref["name"]))
+                secrets[ref["name"]] = {k: base64.b64decode(v)
+                                        for k, v in secret.get("data", {}).items()}
+        return StoredPod(stored, secrets, configmaps)
+
+
 # --- the kubelet's part ----------------------------------------------------------------------
 _REF = re.compile(r"\$\$|\$\(([A-Za-z_][A-Za-z0-9_.-]*)\)")
 
@@ -296,6 +410,8 @@ def container_start(stored, mount_root, base_env):
     volumes = {v["name"]: v for v in stored.pod["spec"].get("volumes", [])}
     for m in container.get("volumeMounts", []):
         vol = volumes[m["name"]]
+        if "projected" in vol and m["mountPath"].startswith("/var/run/secrets/kubernetes.io/"):
+            continue  # the ServiceAccount token a stored pod carries: the agents do not read it
         if "configMap" not in vol:
             raise ValueError(f"volume {m['name']}: only configMap volumes are handled here")
         data = stored.configmaps[vol["configMap"]["name"]]

@@ -304,9 +304,10 @@ def main():
         print("0 passed, 1 failed")
         return 1
     source = os.environ.get("AGENTS_INJECTION_SOURCE") or injection_source(agentproxy_bin)
-    print(f"injection source: {source}"
-          + ("" if source == "cli" else " (DESIGN.md by hand: this agentproxy has no 'inject')"),
-          flush=True)
+    notes = {"cli": " (agentproxy inject: the webhook's own mutation)",
+             "stored": " (pods stored by a real kube-apiserver, the operator's webhook and copies)",
+             "contract": " (DESIGN.md by hand: this agentproxy has no 'inject')"}
+    print(f"injection source: {source}{notes.get(source, '')}", flush=True)
 
     work = Path(tempfile.mkdtemp(prefix="agentproxy-agents-"))
     os.chmod(work, 0o755)
@@ -497,6 +498,8 @@ def main():
     except Exception as e:  # noqa: BLE001 - reported as a failure with its reason
         check(False, f"{type(e).__name__}: {e}")
     finally:
+        if source == "stored":
+            injection.StoredSource.stop_shared()
         topo.down()
         left = topo.leftovers()
         check(not left, f"namespaces left behind: {left}")

@@ -27,6 +27,8 @@ CLUSTER_RULES = {
     ("", "secrets"): {"list", "watch", "create", "patch", "delete"},
     ("", "configmaps"): {"list", "watch", "create", "patch", "delete"},
     ("", "namespaces"): {"get", "list", "watch"},
+    ("", "nodes"): {"list", "watch"},
+    ("networking.k8s.io", "servicecidrs"): {"list", "watch"},
     ("", "pods"): {"list", "watch"},
     ("", "events"): {"create", "patch"},
     ("admissionregistration.k8s.io", "mutatingwebhookconfigurations"): {"get", "patch"},
@@ -292,9 +294,9 @@ class DefaultValuesTest(unittest.TestCase):
         with open(os.path.join(CHART, "templates", "rbac.yaml"), encoding="utf-8") as handle:
             lines = handle.read().splitlines()
         rules = [i for i, line in enumerate(lines) if re.match(r"^\s*- apiGroups:", line)]
-        # 10 cluster-wide; the Lease, the sources and the webhook Secret in the release's
+        # 12 cluster-wide; the Lease, the sources and the webhook Secret in the release's
         # namespace; the sources in each trust source namespace.
-        self.assertEqual(len(rules), 14)
+        self.assertEqual(len(rules), 16)
         for i in rules:
             self.assertRegex(lines[i - 1], r"^\s*# \S", f"rule without a reason: {lines[i]}")
 

@@ -68,6 +68,19 @@ TEST(DesiredStatus, PlainTunnelIsSupportedWithEveryConditionSet) {
   }
 }
 
+TEST(DesiredStatus, RuntimesAreCompactForKubectlDescribe) {
+  auto target = healthyTarget();
+  target.runtimes = {{"go", probe::Classification::Supported, "TunnelEndToEnd", "fine"},
+                     {"jvm", probe::Classification::Unsupported, "ProxyCredentialsUnsupported",
+                      "The JVM takes proxy credentials only from code."}};
+  auto s = desiredStatus({}, observed(reportOf({target})), "t1");
+  const auto& t = s["targets"][0];
+  EXPECT_EQ(t["runtimeSummary"], "go Supported, jvm Unsupported (ProxyCredentialsUnsupported)");
+  EXPECT_FALSE(t["runtimes"][0].contains("message")) << "no message where the agents get through";
+  EXPECT_EQ(t["runtimes"][1]["message"], "The JVM takes proxy credentials only from code.");
+  EXPECT_EQ(t["runtimes"][1]["reason"], "ProxyCredentialsUnsupported");
+}
+
 TEST(DesiredStatus, SquidBumpIsUnsupportedWithTheRemedyInGrpcSupported) {
   auto t = healthyTarget();
   t.tlsIntercepted = true;

@@ -10,6 +10,7 @@ import json
 import os
 import socket
 import ssl
+import subprocess
 import sys
 import tempfile
 import time
@@ -85,6 +86,11 @@ class InjectionTest(unittest.TestCase):
             kubectl("-n", NS, "create", "secret", "generic", "proxy-auth",
                     "--from-literal=username=agent", f"--from-literal=password={PASSWORD}")
             cls.webhook_port = cls.installation.webhook_port
+            # A Node with its Pod CIDR (no kubelet here: the object alone), for NO_PROXY; the
+            # Service CIDR is the API server's own ServiceCIDR "kubernetes".
+            kubectl("apply", "-f", "-", input_text=json.dumps({
+                "apiVersion": "v1", "kind": "Node", "metadata": {"name": "node-a"},
+                "spec": {"podCIDR": "10.244.0.0/24", "podCIDRs": ["10.244.0.0/24"]}}))
             cls.operator = cls.installation.operator()
             cls.proxy = cls.lab.env["LAB_SQUID"]
             cls.target = cls.lab.env["LAB_TARGET"]
@@ -205,6 +211,93 @@ class InjectionTest(unittest.TestCase):
         self.assertNotIn("agentproxy.io/policy", other["metadata"].get("annotations", {}))
         self.assertIsNone(self.get("/api/v1/namespaces/elsewhere/configmaps/agentproxy-ca-corp"))
         self.assertNotIn(PASSWORD, self.operator.log())
+
+    def test_java_and_node_agents_are_stored_with_what_their_runtime_reads(self):
+        self.namespace("runtimes", "runtimes")
+        self.kubectl("apply", "-f", "-", input_text=policy_yaml("runtimes", "runtimes",
+                                                                self.proxy, self.target))
+        copies = "/api/v1/namespaces/runtimes/"
+        self.wait("the CA copy with its truststore", lambda: (
+            self.get(copies + "configmaps/agentproxy-ca-runtimes") or {}).get(
+                "binaryData", {}).get("ca-bundle.p12"))
+        truststore = base64.b64decode(self.get(copies + "configmaps/agentproxy-ca-runtimes")
+                                      ["binaryData"]["ca-bundle.p12"])
+        with tempfile.NamedTemporaryFile(suffix=".p12") as handle:
+            handle.write(truststore)
+            handle.flush()
+            listed = subprocess.run(["keytool", "-list", "-storetype", "PKCS12", "-storepass",
+                                     "unused", "-keystore", handle.name],
+                                    capture_output=True, text=True)
+        self.assertGreater(listed.stdout.count("trustedCertEntry"), 50, listed.stdout[-500:])
+        self.wait("the policy's status", lambda: self.status("runtimes").get("caBundleHash"))
+        status = self.status("runtimes")
+        # The cluster's ranges, discovered from the API: the ServiceCIDR and the Node.
+        self.assertIn("10.96.0.0/12", status["effectiveNoProxy"].split(","))
+        self.assertIn("10.244.0.0/24", status["effectiveNoProxy"].split(","))
+
+        java = {"apiVersion": "v1", "kind": "Pod",
+                "metadata": {"name": "java-agent", "namespace": "runtimes",
+                             "labels": {"app": "agent"}},
+                "spec": {"containers": [{
+                    "name": "agent", "image": "eclipse-temurin:17-jre",
+                    "command": ["java", "-jar", "/app/agent.jar"],
+                    "env": [{"name": "JAVA_TOOL_OPTIONS", "value": "-Xmx256m"}]}]}}
+        node = {"apiVersion": "v1", "kind": "Pod",
+                "metadata": {"name": "node-agent", "namespace": "runtimes",
+                             "labels": {"app": "agent"}},
+                "spec": {"containers": [{"name": "agent", "image": "node:22",
+                                         "command": ["node", "/app/agent.js"]}]}}
+        for pod in (java, node):
+            self.kubectl("apply", "-f", "-", input_text=json.dumps(pod))
+        stored_java = self.get(copies + "pods/java-agent")
+        stored_node = self.get(copies + "pods/node-agent")
+        if os.environ.get("AGENTPROXY_PRINT_STORED_PODS"):
+            for name in ("java-agent", "node-agent"):
+                print(self.kubectl("-n", "runtimes", "get", "pod", name, "-o", "yaml").stdout)
+
+        env = env_of(stored_java["spec"]["containers"][0])
+        options = env["JAVA_TOOL_OPTIONS"]["value"]
+        self.assertTrue(options.startswith("-Xmx256m -Dhttps.proxyHost="), options)
+        host, port = urllib.parse.urlsplit(self.proxy).hostname, urllib.parse.urlsplit(
+            self.proxy).port
+        for option in (f"-Dhttps.proxyHost={host}", f"-Dhttps.proxyPort={port}",
+                       f"-Dhttp.proxyHost={host}", f"-Dhttp.proxyPort={port}",
+                       "-Djavax.net.ssl.trustStore=/etc/agentproxy/ca/ca-bundle.p12",
+                       "-Djavax.net.ssl.trustStoreType=PKCS12"):
+            self.assertIn(option, options.split(" "))
+        non_proxy = next(o for o in options.split(" ") if o.startswith("-Dhttp.nonProxyHosts="))
+        self.assertIn("*.corp.example", non_proxy.split("=", 1)[1].split("|"))
+        self.assertNotIn("/", non_proxy, "CIDR ranges are left out")
+        self.assertNotIn("AGENTPROXY_PROXY", options, "no credentials in JAVA_TOOL_OPTIONS")
+        volume = next(v for v in stored_java["spec"]["volumes"] if v["name"] == "agentproxy-ca")
+        self.assertIn({"key": "ca-bundle.p12", "path": "ca-bundle.p12"},
+                      volume["configMap"]["items"])
+
+        env = env_of(stored_node["spec"]["containers"][0])
+        self.assertEqual(env["NODE_USE_ENV_PROXY"]["value"], "1")
+        self.assertEqual(env["NODE_EXTRA_CA_CERTS"]["value"], "/etc/agentproxy/ca/ca-bundle.crt")
+        self.assertEqual(env["no_grpc_proxy"]["value"], env["no_proxy"]["value"])
+        self.assertRegex(env["grpc_proxy"]["value"],
+                         r"^http://\$\(AGENTPROXY_PROXY_USER\):\$\(AGENTPROXY_PROXY_PASSWORD\)@"
+                         r"[^:/]+:\d+$")
+        self.assertNotIn(" ", env["NO_PROXY"]["value"])
+
+        # Every runtime judged. The lab's target is 127.0.0.1, which NO_PROXY holds (a cluster
+        # default): every runtime would connect to it directly, and says so.
+        self.wait("per-runtime verdicts", lambda: self.status("runtimes").get("targets") and
+                  self.status("runtimes")["targets"][0].get("runtimes"), timeout=40)
+        target = self.status("runtimes")["targets"][0]
+        verdicts = {r["runtime"]: r for r in target["runtimes"]}
+        self.assertEqual(sorted(verdicts), ["dotnet", "go", "grpc-core", "jvm", "node"])
+        for runtime, verdict in verdicts.items():
+            self.assertEqual((verdict["result"], verdict["reason"]),
+                             ("Unsupported", "TargetInNoProxy"), runtime)
+        self.assertIn("jvm Unsupported (TargetInNoProxy)", target["runtimeSummary"])
+        self.assertEqual(target["classification"], "Supported", "not counted without agentRuntimes")
+        self.assertTrue(any("jvm" in w and "TargetInNoProxy" in w
+                            for w in self.status("runtimes").get("warnings", [])))
+        described = self.kubectl("describe", "proxypolicy", "runtimes").stdout
+        self.assertIn("Runtime Summary", described)
 
     def test_copies_follow_their_sources_and_the_selection(self):
         self.namespace("follow", "follow")

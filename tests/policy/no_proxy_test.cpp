@@ -1,5 +1,7 @@
 #include "policy/no_proxy.h"
 
+#include <nlohmann/json.hpp>
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -46,6 +48,40 @@ TEST(RuntimeWarnings, HttpsProxyIsIgnoredByGrpcCore) {
   EXPECT_THAT(w[0], HasSubstr("ignore https:// proxies"));
   spec.httpsProxy = "http://proxy.corp:3128";
   EXPECT_TRUE(runtimeWarnings(spec).empty());
+}
+
+TEST(EffectiveNoProxy, EntriesInTheFormEveryRuntimeReads) {
+  ClusterNetwork cluster;
+  cluster.serviceCIDRs = {"10.96.0.0/12"};
+  auto entries = effectiveNoProxyEntries({" *.Corp.Example ", "MGMT.TEST", "", "[fd00::1]",
+                                          ".corp.example", "10.20.0.0/16"},
+                                         cluster);
+  EXPECT_EQ(joinNoProxy(entries),
+            "localhost,127.0.0.1,169.254.169.254,.svc,.cluster.local,10.96.0.0/12,"
+            ".corp.example,mgmt.test,fd00::1,10.20.0.0/16");
+}
+
+TEST(JavaNonProxyHosts, DotEntriesGetAStarAndCidrRangesAreLeftOut) {
+  EXPECT_EQ(javaNonProxyHosts({"localhost", ".svc", "10.96.0.0/12", "mgmt.test", "fd00::/8"}),
+            "localhost|*.svc|mgmt.test");
+}
+
+TEST(ParseAgentRuntimes, KnownNamesInTheirOrderAndAClearErrorOtherwise) {
+  nlohmann::json object = {
+      {"metadata", {{"name", "p"}}},
+      {"spec",
+       {{"proxy", {{"httpsProxy", "http://proxy:3128"}}},
+        {"targets", {{{"address", "a.example:443"}}}},
+        {"agentRuntimes", {"jvm", "go", "jvm"}}}}};
+  EXPECT_EQ(parseProxyPolicy(object).spec.agentRuntimes, (std::vector<std::string>{"go", "jvm"}));
+  object["spec"]["agentRuntimes"] = {"java"};
+  try {
+    parseProxyPolicy(object);
+    FAIL() << "no error";
+  } catch (const SpecError& e) {
+    EXPECT_EQ(e.field(), "spec.agentRuntimes[0]");
+    EXPECT_THAT(e.what(), HasSubstr("grpc-core, go, jvm, node, dotnet"));
+  }
 }
 
 }  // namespace

@@ -14,12 +14,15 @@
 #include "cli/flags.h"
 #include "cli/probe_command.h"
 #include "controller/cluster_access.h"
+#include "controller/cluster_network.h"
 #include "controller/policy_controller.h"
 #include "controller/webhook_certificates.h"
 #include "kube/client.h"
 #include "kube/config.h"
 #include "kube/errors.h"
 #include "kube/resource.h"
+#include "policy/no_proxy.h"
+#include "probe/no_proxy_match.h"
 #include "probe/proxy_url.h"
 #include "runtime/leader_elector.h"
 #include "runtime/logger.h"
@@ -40,6 +43,7 @@ const char kRunUsage[] =
     "                      [--leader-elect] [--namespace NS] [--lease-namespace NS]\n"
     "                      [--trust-source-namespaces NS,NS]\n"
     "                      [--workers N] [--log-level debug|info|warn|error]\n"
+    "                      [--service-cidr CIDR]... [--pod-cidr CIDR]...\n"
     "\n"
     "An address is host:port, [ipv6]:port or :port (every interface, IPv6 and IPv4);\n"
     "\"0\" turns that endpoint off.\n"
@@ -52,9 +56,10 @@ const char kRunUsage[] =
     "Service, or with --webhook-url (an operator run outside its cluster, where the webhook\n"
     "configuration has clientConfig.url) that URL's host. The namespace defaults to\n"
     "$POD_NAMESPACE, else agentproxy-system. The Secrets and ConfigMaps that policies refer to\n"
-    "are read only there and in the --trust-source-namespaces. Stops on SIGTERM or SIGINT after\n"
-    "the work in "
-    "flight.\n";
+    "are read only there and in the --trust-source-namespaces. The agents' NO_PROXY holds the\n"
+    "cluster's Service and Pod CIDRs: --service-cidr and --pod-cidr (repeatable), else those the\n"
+    "API lists at start (ServiceCIDR objects, Nodes' spec.podCIDRs). Stops on SIGTERM or SIGINT\n"
+    "after the work in flight.\n";
 
 namespace {
 
@@ -210,6 +215,13 @@ RunOptions parseRunFlags(const std::vector<std::string>& args) {
       if (options.workers < 1 || options.workers > 64) {
         throw probe::InputError("--workers must be a number from 1 to 64 (got \"" + text + "\")");
       }
+    } else if (flag == "--service-cidr" || flag == "--pod-cidr") {
+      auto cidr = takeValue();
+      if (!probe::isCidr(cidr)) {
+        throw probe::InputError(flag + " must be a CIDR range such as 10.96.0.0/12 (got \"" +
+                                cidr + "\")");
+      }
+      (flag == "--service-cidr" ? options.serviceCIDRs : options.podCIDRs).push_back(cidr);
     } else if (flag == "--log-level") {
       options.logLevel = takeValue();
       levelFrom(options.logLevel);
@@ -291,6 +303,17 @@ int runOperator(const std::vector<std::string>& args) {
       host = host.substr(0, colon);
     }
     controllerOptions.cluster.apiServerHost = host;
+  }
+  {
+    auto found = controller::discoverClusterNetwork(*client, options.serviceCIDRs.empty(),
+                                                    options.podCIDRs.empty());
+    auto& cluster = controllerOptions.cluster;
+    cluster.serviceCIDRs = options.serviceCIDRs.empty() ? found.serviceCIDRs : options.serviceCIDRs;
+    cluster.podCIDRs = options.podCIDRs.empty() ? found.podCIDRs : options.podCIDRs;
+    for (const auto& problem : found.problems) log.warn(problem);
+    log.info("cluster ranges for NO_PROXY",
+             {{"serviceCIDRs", policy::joinNoProxy(cluster.serviceCIDRs)},
+              {"podCIDRs", policy::joinNoProxy(cluster.podCIDRs)}});
   }
   std::unique_ptr<controller::WebhookCertificates> certificates;
   controllerOptions.secretChanged = [&](const std::string& ns, const std::string& name) {

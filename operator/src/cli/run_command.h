@@ -32,6 +32,10 @@ struct RunOptions {
   std::string identity;  // default: POD_NAME, else hostname_pid
   int workers = 4;
   std::string logLevel = "info";
+  // The cluster's Service and Pod CIDRs for NO_PROXY; empty: discovered from the API
+  // (ServiceCIDR objects, Nodes' spec.podCIDRs).
+  std::vector<std::string> serviceCIDRs;
+  std::vector<std::string> podCIDRs;
 };
 
 // The host (without IPv6 brackets) of a webhook URL as Kubernetes accepts it in

@@ -2,7 +2,9 @@
 
 #include "controller/policy_status.h"
 #include "encoding/encoding.h"
+#include "policy/no_proxy.h"
 #include "policy/proxy_policy.h"
+#include "probe/runtime_verdict.h"
 #include "trust/ca_bundle.h"
 #include "trust/truststore.h"
 #include "injection/pod_injection.h"
@@ -31,6 +33,21 @@ std::string readyMessage(const nlohmann::json& status) {
 }
 
 }  // namespace
+
+probe::RuntimeContext Reconciler::runtimeContext(const policy::ProxyPolicy& policy,
+                                                 const probe::ProxyUrl& proxy) const {
+  probe::RuntimeContext context;
+  context.runtimes = policy.spec.agentRuntimes;
+  context.counted = !policy.spec.agentRuntimes.empty();
+  auto isHttp = [](const std::string& url) { return url.rfind("http://", 0) == 0; };
+  context.httpsProxy = !isHttp(policy.spec.httpsProxy);
+  context.grpcProxyHttps = !isHttp(policy.spec.httpsProxy) && !isHttp(policy.spec.httpProxy);
+  context.credentials = proxy.hasCredentials();
+  context.credentialsWithAtSign = proxy.username.find('@') != std::string::npos ||
+                                  proxy.password.find('@') != std::string::npos;
+  context.noProxy = policy::effectiveNoProxyEntries(policy.spec.noProxy, cluster_);
+  return context;
+}
 
 Reconciler::Reconciler(ObjectReader& reader, StatusWriter& writer, ProbeScheduler& scheduler,
                        InjectionWorld& injection, policy::ClusterNetwork cluster, WallClock now,
@@ -97,6 +114,11 @@ ReconcileResult Reconciler::reconcile(const nlohmann::json& object) {
   if (!current) return {restartRequeue, false, seen.injection};  // the probe's completion requeues
 
   seen.probe = last->report;
+  // Per agent runtime, from the probe's facts and what is injected (probe/runtime_verdict.h).
+  auto before = seen.probe->warnings.size();
+  probe::applyRuntimeVerdicts(*seen.probe, runtimeContext(policy, resolved.request.proxy));
+  seen.warnings.insert(seen.warnings.end(), seen.probe->warnings.begin() + static_cast<long>(before),
+                       seen.probe->warnings.end());
   auto result = publish(object, seen);
   result.injection = seen.injection;
   auto untilDue =

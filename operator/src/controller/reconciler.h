@@ -29,6 +29,7 @@
 #include "controller/references.h"
 #include "runtime/redaction.h"
 #include "policy/no_proxy.h"
+#include "probe/runtime_verdict.h"
 
 namespace agentproxy::controller {
 
@@ -101,6 +102,9 @@ class Reconciler {
     std::vector<std::string> expired;
     std::chrono::system_clock::time_point mergedAt;
   };
+  // What the policy gives the agents, for the per-runtime verdicts.
+  probe::RuntimeContext runtimeContext(const policy::ProxyPolicy& policy,
+                                       const probe::ProxyUrl& proxy) const;
   std::shared_ptr<const MergedBundle> caBundle(
       bool includeSystemCAs, const std::vector<std::pair<std::string, std::string>>& sources);
   // Performs the injection plan; sets `requeue` when workload restarts remain.
