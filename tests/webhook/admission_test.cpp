@@ -8,7 +8,6 @@
 #include <stdexcept>
 
 #include "encoding/encoding.h"
-#include "webhook/json_patch.h"
 #include "webhook/pod_mutation.h"
 #include "webhook_fixtures.h"
 
@@ -150,7 +149,7 @@ TEST_F(AdmitPodTest, SelectedPodGetsProxyEnvCaBundleAndHash) {
   ASSERT_TRUE(answer.hasPatch());
   EXPECT_EQ(namespaces_.asked, std::vector<std::string>{"workloads"});
 
-  json patched = applyJsonPatch(agentPod(), answer.patch());
+  json patched = agentPod().patch(answer.patch());
   const std::string withRefs =
       "http://$(AGENTPROXY_PROXY_USER):$(AGENTPROXY_PROXY_PASSWORD)@proxy.corp.example:3128";
   std::vector<json> containers;
@@ -227,7 +226,7 @@ TEST_F(AdmitPodTest, SelectedPodGetsProxyEnvCaBundleAndHash) {
 TEST_F(AdmitPodTest, SecondAdmissionOfThePatchedPodChangesNothing) {
   auto first = admitCreate(agentPod());
   ASSERT_TRUE(first.hasPatch());
-  json patched = applyJsonPatch(agentPod(), first.patch());
+  json patched = agentPod().patch(first.patch());
   auto second = admitCreate(patched);
   EXPECT_EQ(second.raw.httpStatus, 200);
   EXPECT_EQ(second.response()["allowed"], true);
@@ -292,7 +291,7 @@ TEST_F(AdmitPodTest, TwoPoliciesWarnAndRecordTheLoser) {
   EXPECT_THAT(warning, HasSubstr("zeta-proxy"));
   EXPECT_THAT(warning, HasSubstr("alphabetically first"));
 
-  json patched = applyJsonPatch(agentPod(), answer.patch());
+  json patched = agentPod().patch(answer.patch());
   const json& annotations = patched["metadata"]["annotations"];
   EXPECT_EQ(annotations["agentproxy.io/policy"], "corp-proxy");
   EXPECT_EQ(annotations["agentproxy.io/outvoted-policies"], "zeta-proxy");
@@ -390,7 +389,7 @@ TEST_F(AdmitPodTest, WithoutAComputedCaBundleHashThePodWillCountAsStale) {
   policies_.caBundleHashes.clear();  // the operator has not written status.caBundleHash yet
   prepareAdmission(policies_);
   auto answer = admitCreate(agentPod());
-  json patched = applyJsonPatch(agentPod(), answer.patch());
+  json patched = agentPod().patch(answer.patch());
   EXPECT_EQ(patched["metadata"]["annotations"]["agentproxy.io/injection-hash"], controllerHash(""));
   EXPECT_NE(patched["metadata"]["annotations"]["agentproxy.io/injection-hash"], controllerHash());
 }
@@ -421,7 +420,7 @@ TEST_F(AdmitPodTest, PreparedInjectionsAreReusedUntilTheirPolicyChanges) {
 
   // What admitPod() stamps is the current preparation's hash.
   policies_ = next;
-  json patched = applyJsonPatch(agentPod(), admitCreate(agentPod()).patch());
+  json patched = agentPod().patch(admitCreate(agentPod()).patch());
   EXPECT_EQ(patched["metadata"]["annotations"]["agentproxy.io/injection-hash"],
             controllerHash("sha256:rotated"));
 }
