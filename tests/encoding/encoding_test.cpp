@@ -68,5 +68,19 @@ TEST(Sha256Hex, KnownDigest) {
   EXPECT_EQ(sha256Hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
 }
 
+TEST(HmacSha256Hex, Rfc4231Vector) {
+  // RFC 4231, test case 2.
+  EXPECT_EQ(hmacSha256Hex("Jefe", "what do ya want for nothing?"),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+  EXPECT_NE(hmacSha256Hex("another key", "what do ya want for nothing?"),
+            hmacSha256Hex("Jefe", "what do ya want for nothing?"));
+}
+
+TEST(RandomBytes, GivesWhatWasAskedAndNeverTheSameTwice) {
+  EXPECT_EQ(randomBytes(32).size(), 32u);
+  EXPECT_EQ(randomBytes(0), "");
+  EXPECT_NE(randomBytes(32), randomBytes(32));
+}
+
 }  // namespace
 }  // namespace agentproxy::encoding

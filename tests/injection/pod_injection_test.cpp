@@ -6,7 +6,6 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
-#include "injection/json_patch.h"
 #include "webhook_fixtures.h"
 
 namespace agentproxy::injection {
@@ -29,7 +28,7 @@ Injection plainInjection() {
 // Applies the patch with our applier and checks that nlohmann's own agrees.
 json patched(const json& pod, const Injection& injection) {
   json patch = podPatch(pod, injection);
-  json result = applyJsonPatch(pod, patch);
+  json result = pod.patch(patch);
   EXPECT_EQ(result, pod.patch(patch));
   return result;
 }
@@ -239,7 +238,7 @@ TEST(PodPatch, CredentialsComeOnlyFromTheSecretThroughExpansion) {
          {"credentialsSecretRef", {{"namespace", "agentproxy-system"}, {"name", "proxy-auth"}}}}}});
   Injection injection = injectionFor(policy, kNoProxy, "agentproxy-proxy-auth", "");
   json patch = podPatch(agentPod(), injection);
-  json pod = applyJsonPatch(agentPod(), patch);
+  json pod = agentPod().patch(patch);
   const std::string password = "p%40ss:w0rd";  // what the Secret copy holds, percent-encoded
 
   const json& spec = pod["spec"];
@@ -279,7 +278,7 @@ TEST(PodPatch, OurVolumeAndMountOfAStaleInjectionAreBroughtUpToDate) {
   EXPECT_EQ(patch[0]["path"], "/spec/containers/0/volumeMounts/2");
   EXPECT_EQ(patch[1]["op"], "replace");
   EXPECT_EQ(patch[1]["path"], "/spec/volumes/2");
-  json result = applyJsonPatch(pod, patch);
+  json result = pod.patch(patch);
   EXPECT_EQ(result["spec"]["containers"][0]["volumeMounts"][2]["readOnly"], true);
   EXPECT_EQ(result["spec"]["volumes"][2]["configMap"]["name"], "agentproxy-ca-bundle");
   EXPECT_EQ(podPatch(result, plainInjection()), json::array());
@@ -293,7 +292,7 @@ TEST(PodPatch, AnotherPolicyReplacesTheAnnotations) {
                    {"path", "/metadata/annotations/agentproxy.io~1policy"},
                    {"value", "other"}};
   EXPECT_THAT(patch, ::testing::Contains(policyOp));
-  EXPECT_EQ(applyJsonPatch(pod, patch)["metadata"]["annotations"]["agentproxy.io/injection-hash"],
+  EXPECT_EQ(pod.patch(patch)["metadata"]["annotations"]["agentproxy.io/injection-hash"],
             injectionHash(other));
 }
 

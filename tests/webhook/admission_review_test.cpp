@@ -6,7 +6,6 @@
 #include <nlohmann/json.hpp>
 
 #include "encoding/encoding.h"
-#include "injection/json_patch.h"
 #include "injection/pod_injection.h"
 #include "webhook/policy_selection.h"
 #include "webhook_fixtures.h"
@@ -188,8 +187,7 @@ TEST(AdmissionRoundTrip, APodCreateComesBackInjected) {
   json review = json::parse(allowedResponse(request.uid, injection::podPatch(request.pod, injection).dump(),
                                             {describe(selection, ns)}));
 
-  json stored = injection::applyJsonPatch(
-      request.pod,
+  json stored = request.pod.patch(
       json::parse(encoding::base64Decode(review["response"]["patch"].get<std::string>())));
   EXPECT_EQ(stored["metadata"]["annotations"]["agentproxy.io/policy"], "backup-proxy");
   EXPECT_EQ(stored["spec"]["containers"][1]["env"][0],

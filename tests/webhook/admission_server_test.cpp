@@ -668,7 +668,9 @@ TEST(AdmissionServer, StopIsPromptWithConnectionsOpen) {
   auto start = std::chrono::steady_clock::now();
   server->stop();
   auto took = std::chrono::steady_clock::now() - start;
-  EXPECT_LT(took, 1s);
+  // Prompt: not waiting for the open connections' 10 s read timeout (loose enough for a loaded
+  // 2-core machine).
+  EXPECT_LT(took, 5s);
   EXPECT_TRUE(idle.closedByServer());
   EXPECT_TRUE(halfway.closedByServer());
   EXPECT_THROW(TlsClient client(port), std::runtime_error);

@@ -8,7 +8,6 @@
 #include <stdexcept>
 
 #include "encoding/encoding.h"
-#include "injection/json_patch.h"
 #include "injection/pod_injection.h"
 #include "webhook_fixtures.h"
 
@@ -150,7 +149,7 @@ TEST_F(AdmitPodTest, SelectedPodGetsProxyEnvCaBundleAndHash) {
   ASSERT_TRUE(answer.hasPatch());
   EXPECT_EQ(namespaces_.asked, std::vector<std::string>{"workloads"});
 
-  json patched = injection::applyJsonPatch(agentPod(), answer.patch());
+  json patched = agentPod().patch(answer.patch());
   const std::string withRefs =
       "http://$(AGENTPROXY_PROXY_USER):$(AGENTPROXY_PROXY_PASSWORD)@proxy.corp.example:3128";
   std::vector<json> containers;
@@ -229,7 +228,7 @@ TEST_F(AdmitPodTest, SelectedPodGetsProxyEnvCaBundleAndHash) {
 TEST_F(AdmitPodTest, SecondAdmissionOfThePatchedPodChangesNothing) {
   auto first = admitCreate(agentPod());
   ASSERT_TRUE(first.hasPatch());
-  json patched = injection::applyJsonPatch(agentPod(), first.patch());
+  json patched = agentPod().patch(first.patch());
   auto second = admitCreate(patched);
   EXPECT_EQ(second.raw.httpStatus, 200);
   EXPECT_EQ(second.response()["allowed"], true);
@@ -294,7 +293,7 @@ TEST_F(AdmitPodTest, TwoPoliciesWarnAndRecordTheLoser) {
   EXPECT_THAT(warning, HasSubstr("zeta-proxy"));
   EXPECT_THAT(warning, HasSubstr("alphabetically first"));
 
-  json patched = injection::applyJsonPatch(agentPod(), answer.patch());
+  json patched = agentPod().patch(answer.patch());
   const json& annotations = patched["metadata"]["annotations"];
   EXPECT_EQ(annotations["agentproxy.io/policy"], "corp-proxy");
   EXPECT_EQ(annotations["agentproxy.io/outvoted-policies"], "zeta-proxy");
@@ -392,7 +391,7 @@ TEST_F(AdmitPodTest, WithoutAComputedCaBundleHashThePodWillCountAsStale) {
   policies_.caBundleHashes.clear();  // the operator has not written status.caBundleHash yet
   prepareAdmission(policies_);
   auto answer = admitCreate(agentPod());
-  json patched = injection::applyJsonPatch(agentPod(), answer.patch());
+  json patched = agentPod().patch(answer.patch());
   EXPECT_EQ(patched["metadata"]["annotations"]["agentproxy.io/injection-hash"], controllerHash(""));
   EXPECT_NE(patched["metadata"]["annotations"]["agentproxy.io/injection-hash"], controllerHash());
 }
@@ -423,7 +422,7 @@ TEST_F(AdmitPodTest, PreparedInjectionsAreReusedUntilTheirPolicyChanges) {
 
   // What admitPod() stamps is the current preparation's hash.
   policies_ = next;
-  json patched = injection::applyJsonPatch(agentPod(), admitCreate(agentPod()).patch());
+  json patched = agentPod().patch(admitCreate(agentPod()).patch());
   EXPECT_EQ(patched["metadata"]["annotations"]["agentproxy.io/injection-hash"],
             controllerHash("sha256:rotated"));
 }

@@ -10,7 +10,6 @@
 #include "cli/flags.h"
 #include "cli/probe_command.h"
 #include "encoding/encoding.h"
-#include "injection/json_patch.h"
 #include "injection/pod_injection.h"
 #include "policy/no_proxy.h"
 #include "policy/proxy_policy.h"
@@ -173,7 +172,7 @@ int runInjectCommand(const std::vector<std::string>& args, std::ostream& out, st
     if (output == "patch") {
       out << patch.dump(2) << "\n";
     } else {
-      out << injection::applyJsonPatch(pod, patch).dump(2) << "\n";
+      out << pod.patch(patch).dump(2) << "\n";
     }
     return 0;
   } catch (const InputError& e) {

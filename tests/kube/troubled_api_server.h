@@ -1,0 +1,76 @@
+// A plain-HTTP stand-in for an API server in trouble, for unit tests of what the operator does
+// when the server misbehaves in ways the real one does only at random: it listens on
+// 127.0.0.1 (a free port), counts the requests it reads and answers each with a fixed answer
+// (nothing at all when empty), until destroyed (the thread is joined, every socket closed).
+#pragma once
+
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdint>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace agentproxy::kube::testing {
+
+// A plain-HTTP stand-in for an API server in trouble, on 127.0.0.1: it counts the requests it
+// reads and answers each with `answer` (nothing at all when empty), until destroyed.
+class TroubledApiServer {
+ public:
+  explicit TroubledApiServer(std::string answer) : answer_(std::move(answer)) {
+    fd_ = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    EXPECT_EQ(bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    EXPECT_EQ(listen(fd_, 16), 0);
+    socklen_t len = sizeof addr;
+    getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
+    port_ = ntohs(addr.sin_port);
+    thread_ = std::thread([this] { serve(); });
+  }
+  ~TroubledApiServer() {
+    stopping_ = true;
+    shutdown(fd_, SHUT_RDWR);
+    close(fd_);
+    thread_.join();
+    for (int c : clients_) close(c);
+  }
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  int requests() const { return requests_; }
+
+ private:
+  void serve() {
+    while (!stopping_) {
+      int c = accept(fd_, nullptr, nullptr);
+      if (c < 0) return;
+      clients_.push_back(c);
+      std::string head;
+      char buffer[4096];
+      while (head.find("\r\n\r\n") == std::string::npos) {
+        ssize_t n = read(c, buffer, sizeof buffer);
+        if (n <= 0) break;
+        head.append(buffer, static_cast<size_t>(n));
+      }
+      ++requests_;
+      if (!answer_.empty()) {
+        ssize_t ignored = write(c, answer_.data(), answer_.size());
+        (void)ignored;
+      }
+    }
+  }
+
+  std::string answer_;
+  int fd_ = -1;
+  uint16_t port_ = 0;
+  std::atomic<int> requests_{0};
+  std::atomic<bool> stopping_{false};
+  std::vector<int> clients_;
+  std::thread thread_;
+};
+
+}  // namespace agentproxy::kube::testing
