@@ -21,9 +21,10 @@ build=${AGENTPROXY_FUZZ_BUILD:-$root/build-fuzz}
 cxx=${AGENTPROXY_FUZZ_CXX:-clang++-14}
 
 command -v "$cxx" >/dev/null || { echo "fuzz.sh: $cxx is missing (scripts/setup.sh installs clang-14)" >&2; exit 2; }
+mkdir -p "$build"
 CXX=$cxx cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-  -DAGENTPROXY_FUZZ=ON -DAGENTPROXY_BUILD_TESTS=OFF >"$build.configure.log" 2>&1 \
-  || { tail -20 "$build.configure.log" >&2; exit 2; }
+  -DAGENTPROXY_FUZZ=ON -DAGENTPROXY_BUILD_TESTS=OFF >"$build/configure.log" 2>&1 \
+  || { tail -20 "$build/configure.log" >&2; exit 2; }
 
 if (($# > 0)); then targets=("$@"); else mapfile -t targets <"$build/fuzz_targets.txt"; fi
 ninja -C "$build" "${targets[@]/#/fuzz_}" >"$build/build.log" 2>&1 \

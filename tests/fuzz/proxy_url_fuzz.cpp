@@ -14,10 +14,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     ProxyUrl url = parseProxyUrl(text);
     fuzzCheck(url.scheme == "http" || url.scheme == "https", "scheme");
     fuzzCheck(!url.host.empty() && url.port != 0, "host and port");
-    if (url.password.size() >= 4) {
-      fuzzCheck(url.redacted().find(url.password) == std::string::npos,
-                "redacted() shows the password");
-    }
+    fuzzCheck(url.host.find_first_of("@/?#") == std::string::npos,
+              "the host holds a URL delimiter (userinfo or a path taken for the host)");
+    // The redacted URL is made of the scheme, a mask and host:port only.
+    fuzzCheck(url.redacted() == url.scheme + "://" + (url.hasCredentials() ? "***@" : "") +
+                                    url.hostPort(),
+              "redacted() shows more than scheme, mask and host:port");
     ProxyUrl again = parseProxyUrl(url.withCredentials());
     fuzzCheck(again.host == url.host && again.port == url.port && again.scheme == url.scheme &&
                   again.username == url.username && again.password == url.password,

@@ -204,5 +204,34 @@ TEST(ClassifyReport, WorstTargetWinsAndFirstFingerprintIsKept) {
   EXPECT_EQ(exitCodeFor(Classification::Supported), 0);
 }
 
+TEST(Classify, AValidChainForAnotherNameIsANameMismatch) {
+  auto t = established();
+  t.tlsIntercepted = true;
+  t.certificateForOtherName = true;
+  t.certificateProblem = "the certificate is for www.example.com, not api.mgmt.example.com";
+  t.interceptorIssuer = "CN=Public CA";
+  t.grpcWorks = false;
+  t.grpc = "UNAVAILABLE: Peer name api.mgmt.example.com is not in peer certificate";
+  auto v = classify(t, kProxy);
+  EXPECT_EQ(v.classification, Classification::Unsupported);
+  EXPECT_EQ(v.reason, "CertificateNameMismatch");
+  EXPECT_THAT(v.message, HasSubstr("not api.mgmt.example.com"));
+  EXPECT_THAT(v.message, HasSubstr("serverName"));
+}
+
+TEST(Classify, GrpcCodesAreExplainedNotOnlyNamed) {
+  auto t = established();
+  t.grpcWorks = false;
+  t.grpc = "UNAVAILABLE: failed to connect to all addresses";
+  auto v = classify(t, kProxy);
+  EXPECT_EQ(v.reason, "GRPCCallFailed");
+  EXPECT_THAT(v.message, HasSubstr("could not connect to the server, or lost the connection "
+                                   "(UNAVAILABLE: failed to connect to all addresses)"));
+  t.grpc = "DEADLINE_EXCEEDED: Deadline Exceeded";
+  EXPECT_THAT(classify(t, kProxy).message, HasSubstr("did not finish before the probe's deadline"));
+  t.grpc = "INTERNAL: Received RST_STREAM with error code 2";
+  EXPECT_THAT(classify(t, kProxy).message, HasSubstr("not gRPC over HTTP/2"));
+}
+
 }  // namespace
 }  // namespace agentproxy::probe

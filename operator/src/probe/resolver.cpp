@@ -22,7 +22,7 @@ std::string inWords(int status, const std::string& host) {
   switch (status) {
     case ARES_ENOTFOUND:
     case ARES_ENONAME:
-      return "the name " + host + " does not resolve (no such host)";
+      return "the name " + host + " does not resolve: no such host";
     case ARES_ENODATA:
       return "the name " + host + " exists but has no address";
     case ARES_ETIMEOUT:

@@ -40,9 +40,21 @@ void waitFor(int fd, short events, Deadline deadline, const char* what) {
   }
 }
 
-std::string peerText(const std::string& host, uint16_t port) {
-  return (host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":" +
-         std::to_string(port);
+// host:port, and the address it resolved to when the host is a name: "proxy.corp:3128
+// (10.1.2.3)".
+std::string peerText(const std::string& host, uint16_t port, const ResolvedAddress& address) {
+  std::string text = (host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":" +
+                     std::to_string(port);
+  char ip[INET6_ADDRSTRLEN] = "";
+  const void* raw = address.family == AF_INET
+                        ? static_cast<const void*>(
+                              &reinterpret_cast<const sockaddr_in*>(&address.address)->sin_addr)
+                        : static_cast<const void*>(
+                              &reinterpret_cast<const sockaddr_in6*>(&address.address)->sin6_addr);
+  if (inet_ntop(address.family, raw, ip, sizeof ip) && host != ip) {
+    text += std::string(" (") + ip + ")";
+  }
+  return text;
 }
 
 // The first OpenSSL error queued, in words: the reason text, never the packed error number.
@@ -143,7 +155,7 @@ std::unique_ptr<TcpStream> TcpStream::connect(const std::string& host, uint16_t 
     ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     if (::connect(fd, reinterpret_cast<const sockaddr*>(&a.address), a.length) == 0) return stream;
     if (errno != EINPROGRESS) {
-      lastError = socketErrorInWords(errno, peerText(host, port));
+      lastError = socketErrorInWords(errno, peerText(host, port, a));
       continue;
     }
     waitFor(fd, POLLOUT, deadline, ("connecting to " + host).c_str());
@@ -151,7 +163,7 @@ std::unique_ptr<TcpStream> TcpStream::connect(const std::string& host, uint16_t 
     socklen_t len = sizeof err;
     ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
     if (err == 0) return stream;
-    lastError = socketErrorInWords(err, peerText(host, port));
+    lastError = socketErrorInWords(err, peerText(host, port, a));
   }
   throw IoError(lastError);
 }
