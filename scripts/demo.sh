@@ -112,7 +112,6 @@ $([[ -n ${3:-} ]] && printf '  trust:\n    caBundles: [{configMapRef: {namespace
       serverName: $LAB_SERVER_NAME
       serverCA: {configMapRef: {namespace: agentproxy-system, name: mgmt-ca, key: ca.crt}}
       websocketPath: $LAB_WEBSOCKET_PATH
-  agentRuntimes: [go]   # the model platform's (Palette's) agents are written in Go
   selector:
     namespaceSelector: {matchLabels: {agentproxy.io/inject: $4}}
     podSelector: {matchLabels: {app: agent}}
@@ -120,6 +119,11 @@ $([[ -n ${3:-} ]] && printf '  trust:\n    caBundles: [{configMapRef: {namespace
 YAML
 }
 echo
+echo "    The model platform's (Palette's) agents are written in Go: a real policy says so with"
+echo "    agentRuntimes: [go] (examples/), and then the Go verdict counts in the classification."
+echo "    Here the management plane listens on 127.0.0.1, which every runtime's NO_PROXY sends"
+echo "    direct, so these policies leave agentRuntimes out and are judged by the proxy alone;"
+echo "    each target's runtime verdicts say so (TargetInNoProxy)."
 echo "    \$ kubectl apply -f policies.yaml   # a plain Squid, mitmproxy (TLS interception), Squid with SSL bump"
 { policy corp-squid "$LAB_SQUID" "" corp-squid; policy corp-mitm "$LAB_INTERCEPTOR" mitm-ca corp-mitm
   policy corp-squid-bump "$LAB_SQUID_BUMP" squid-bump-ca corp-squid-bump; } \
@@ -135,6 +139,12 @@ echo " done"
 echo
 echo "    \$ kubectl get proxypolicies"
 kubectl get proxypolicies | sed 's/^/    /'
+got=$(kubectl get proxypolicies corp-squid corp-mitm corp-squid-bump \
+  -o jsonpath='{range .items[*]}{.status.classification}{" "}{end}')
+if [[ $got != "Supported Warn Unsupported " ]]; then
+  echo "demo: expected corp-squid Supported, corp-mitm Warn, corp-squid-bump Unsupported; got: $got" >&2
+  exit 1
+fi
 echo
 echo "    \$ kubectl describe proxypolicy corp-squid-bump"
 kubectl describe proxypolicy corp-squid-bump | sed 's/^/    /'

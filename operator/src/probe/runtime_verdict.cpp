@@ -59,8 +59,10 @@ RuntimeVerdict runtimeVerdict(const std::string& runtime, const TargetReport& ta
                    who + " matches " + address.host + " against NO_PROXY" +
                        (runtime == "jvm" ? " (-Dhttp.nonProxyHosts)" : "") +
                        " and connects directly, past the proxy. Remove the entry that covers it "
-                       "from spec.proxy.noProxy, or drop the target if it is reachable "
-                       "without the proxy.");
+                       "from spec.proxy.noProxy; an address the cluster's own entries cover "
+                       "(localhost, 127.0.0.1, the Service and Pod CIDRs, .svc) is never "
+                       "proxied: name the target by an address outside them, or drop it if it is "
+                       "reachable without the proxy.");
   }
   std::string cidrIgnored;
   if (isIpLiteral(address.host) && !readsCidr(runtime, address.host)) {
