@@ -40,6 +40,9 @@ def rendered_rules():
             if stripped.startswith("# rbac-audit:"):
                 why = stripped.split(":", 1)[1].strip()
                 continue
+            if why is not None and stripped.startswith("#"):  # the reason goes on
+                why += " " + stripped.lstrip("#").strip()
+                continue
             match = LIST_FIELD.match(line)
             if not match:
                 continue
