@@ -1,4 +1,5 @@
 #include "encoding/encoding.h"
+#include "encoding/object_metadata.h"
 
 #include <gtest/gtest.h>
 
@@ -80,6 +81,27 @@ TEST(RandomBytes, GivesWhatWasAskedAndNeverTheSameTwice) {
   EXPECT_EQ(randomBytes(32).size(), 32u);
   EXPECT_EQ(randomBytes(0), "");
   EXPECT_NE(randomBytes(32), randomBytes(32));
+}
+
+}  // namespace
+}  // namespace agentproxy::encoding
+
+namespace agentproxy::encoding {
+namespace {
+
+TEST(ObjectMetadata, ReadsStringsAndMapsOfAnyObject) {
+  auto object = nlohmann::json::parse(R"({"metadata": {"name": "web", "generation": 3,
+      "labels": {"app": "agent", "tier": 2}, "annotations": "not a map"}})");
+  EXPECT_EQ(metadataString(object, "name"), "web");
+  EXPECT_EQ(metadataString(object, "generation"), "");  // not a string
+  EXPECT_EQ(metadataString(object, "uid"), "");
+  EXPECT_EQ(metadataMap(object, "labels"), (std::map<std::string, std::string>{{"app", "agent"}}));
+  EXPECT_TRUE(metadataMap(object, "annotations").empty());
+  for (const char* odd : {"null", "[1]", "\"text\"", R"({"metadata": 5})", "{}"}) {
+    auto json = nlohmann::json::parse(odd);
+    EXPECT_EQ(metadataString(json, "name"), "") << odd;
+    EXPECT_TRUE(metadataMap(json, "labels").empty()) << odd;
+  }
 }
 
 }  // namespace

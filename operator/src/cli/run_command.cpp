@@ -17,6 +17,7 @@
 #include "controller/cluster_network.h"
 #include "controller/policy_controller.h"
 #include "controller/webhook_certificates.h"
+#include "encoding/object_metadata.h"
 #include "kube/client.h"
 #include "kube/config.h"
 #include "kube/errors.h"
@@ -154,7 +155,7 @@ webhook::NamespaceLookup namespaceLookup(webhook::NamespaceLookup cached, kube::
     if (auto found = cached(ns)) return found;
     try {  // created a moment ago, not in the cache yet
       auto object = live.getMetadata(kube::resources::namespaces(), "", ns);
-      return webhook::PodNamespace{ns, webhook::metadataMap(object, "labels")};
+      return webhook::PodNamespace{ns, encoding::metadataMap(object, "labels")};
     } catch (const kube::NotFoundError&) {
       return std::nullopt;
     }

@@ -4,19 +4,13 @@
 #include <condition_variable>
 #include <thread>
 
+#include "encoding/object_metadata.h"
 #include "kube/client.h"
 
 namespace agentproxy::controller {
-namespace {
 
-// metadata.<field> when it is a string, else empty. (json::value with a JSON pointer throws and
-// catches internally when the member is missing: costly at thousands of objects.)
-std::string metadataString(const nlohmann::json& object, const char* field) {
-  auto metadata = object.find("metadata");
-  if (metadata == object.end() || !metadata->is_object()) return {};
-  auto it = metadata->find(field);
-  return it != metadata->end() && it->is_string() ? it->get<std::string>() : std::string();
-}
+using encoding::metadataString;
+namespace {
 
 // Sleeps for `delay` unless stop is requested first; returns whether to go on.
 bool sleepUnlessStopped(std::stop_token stop, std::chrono::milliseconds delay) {

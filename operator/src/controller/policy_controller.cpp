@@ -11,13 +11,14 @@
 #include "controller/probe_scheduler.h"
 #include "controller/reconciler.h"
 #include "encoding/encoding.h"
+#include "encoding/object_metadata.h"
+#include "injection/pod_injection.h"
 #include "kube/client.h"
 #include "kube/event_recorder.h"
 #include "kube/timestamps.h"
 #include "policy/proxy_policy.h"
 #include "probe/pem.h"
 #include "runtime/work_queue.h"
-#include "injection/pod_injection.h"
 
 namespace agentproxy::controller {
 namespace {
@@ -47,11 +48,11 @@ bool refersTo(const policy::ProxyPolicy& p, bool secret, const std::string& ns,
 bool isCopy(const nlohmann::json& object) {
   return object.value("/metadata/labels"_json_pointer, nlohmann::json::object())
                  .value(std::string(kManagedByLabel), "") == kManagedByValue &&
-         webhook::metadataMap(object, "annotations").count(std::string(kCopyOfAnnotation)) > 0;
+         encoding::metadataMap(object, "annotations").count(std::string(kCopyOfAnnotation)) > 0;
 }
 
 std::string copyOwner(const nlohmann::json& object) {
-  return webhook::metadataMap(object, "annotations")[std::string(kCopyOfAnnotation)];
+  return encoding::metadataMap(object, "annotations")[std::string(kCopyOfAnnotation)];
 }
 
 std::vector<std::string> sourceNamespaces(const ControllerOptions& options) {
@@ -230,7 +231,8 @@ struct PolicyController::State : InjectionWorld {
   }
 
   void podChanged(const nlohmann::json& pod) {
-    auto owner = webhook::metadataMap(pod, "annotations")[std::string(injection::kPolicyAnnotation)];
+    auto owner =
+        encoding::metadataMap(pod, "annotations")[std::string(injection::kPolicyAnnotation)];
     if (!owner.empty()) {
       enqueue(owner);
       return;
@@ -257,7 +259,7 @@ struct PolicyController::State : InjectionWorld {
   std::optional<std::map<std::string, std::string>> namespaceLabels(const std::string& ns) {
     auto object = namespaces.get(ns);
     if (!object) return std::nullopt;
-    return webhook::metadataMap(*object, "labels");
+    return encoding::metadataMap(*object, "labels");
   }
 
   void deleteCopiesOf(const std::string& policyName) {
@@ -324,7 +326,7 @@ struct PolicyController::State : InjectionWorld {
     InjectionInputs in;
     for (const auto& ns : namespaces.list()) {
       in.namespaces.push_back({ns.value("/metadata/name"_json_pointer, std::string()),
-                               webhook::metadataMap(ns, "labels")});
+                               encoding::metadataMap(ns, "labels")});
     }
     in.podsIn = [this](const std::string& ns) { return pods.listNamespace(ns); };
     in.policies = [this] { return policySnapshot(); };

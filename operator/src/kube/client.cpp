@@ -24,6 +24,8 @@
 #include <sstream>
 #include <thread>
 
+#include "encoding/object_metadata.h"
+
 namespace agentproxy::kube {
 namespace {
 
@@ -596,13 +598,6 @@ std::vector<std::pair<std::string, std::string>> listQuery(const ListOptions& op
   return query;
 }
 
-std::string metadataString(const nlohmann::json& list, const char* key) {
-  auto meta = list.find("metadata");
-  if (meta == list.end() || !meta->is_object()) return "";
-  auto value = meta->find(key);
-  if (value == meta->end() || !value->is_string()) return "";
-  return value->get<std::string>();
-}
 }  // namespace
 
 ObjectList Client::list(const ResourceType& type, std::string_view ns, const ListOptions& options) {
@@ -610,8 +605,8 @@ ObjectList Client::list(const ResourceType& type, std::string_view ns, const Lis
       impl_->callJson("GET", resourcePath(type, ns, "") + queryString(listQuery(options)), nullptr,
                       "application/json", options.metadataOnly ? kAcceptMetadataList : kAcceptJson);
   ObjectList out;
-  out.resourceVersion = metadataString(answer, "resourceVersion");
-  out.continueToken = metadataString(answer, "continue");
+  out.resourceVersion = encoding::metadataString(answer, "resourceVersion");
+  out.continueToken = encoding::metadataString(answer, "continue");
   if (auto items = answer.find("items"); items != answer.end() && items->is_array()) {
     out.items.reserve(items->size());
     for (auto& item : *items) out.items.push_back(std::move(item));
