@@ -1,7 +1,12 @@
 #include "encoding/encoding.h"
+#include "encoding/files.h"
 #include "encoding/object_metadata.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
 
 #include <nlohmann/json.hpp>
 
@@ -102,6 +107,30 @@ TEST(ObjectMetadata, ReadsStringsAndMapsOfAnyObject) {
     EXPECT_EQ(metadataString(json, "name"), "") << odd;
     EXPECT_TRUE(metadataMap(json, "labels").empty()) << odd;
   }
+}
+
+}  // namespace
+}  // namespace agentproxy::encoding
+
+namespace agentproxy::encoding {
+namespace {
+
+TEST(ReadFile, GivesTheBytesOrSaysWhyNot) {
+  auto dir = std::filesystem::temp_directory_path() /
+             ("agentproxy-readfile-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  const std::string bytes("line\r\n\0tail", 11);
+  std::ofstream(dir / "f", std::ios::binary) << bytes;
+  EXPECT_EQ(readFile(dir / "f"), bytes);
+  std::ofstream(dir / "empty", std::ios::binary).flush();
+  EXPECT_EQ(readFile(dir / "empty"), "");
+  std::string why;
+  EXPECT_FALSE(readFile(dir / "missing", &why));
+  EXPECT_EQ(why, "No such file or directory");
+  EXPECT_FALSE(readFile(dir, &why));
+  EXPECT_EQ(why, "it is a directory");
+  EXPECT_FALSE(readFile(dir / "missing"));  // no `why` wanted
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

@@ -24,6 +24,7 @@
 #include <sstream>
 #include <thread>
 
+#include "encoding/files.h"
 #include "encoding/object_metadata.h"
 
 namespace agentproxy::kube {
@@ -83,11 +84,8 @@ class TokenSource {
                      st.st_mtim.tv_nsec != mtime_.tv_nsec || st.st_size != size_ ||
                      st.st_ino != inode_;
       if (changed) {
-        std::ifstream in(file_, std::ios::binary);
-        if (in) {
-          std::ostringstream text;
-          text << in.rdbuf();
-          fileToken_ = text.str();
+        if (auto text = encoding::readFile(file_)) {
+          fileToken_ = std::move(*text);
           while (!fileToken_.empty() && (fileToken_.back() == '\n' || fileToken_.back() == '\r' ||
                                          fileToken_.back() == ' ')) {
             fileToken_.pop_back();

@@ -1,6 +1,7 @@
 #include "kube/config.h"
 
 #include "encoding/encoding.h"
+#include "encoding/files.h"
 
 #include <openssl/bio.h>
 #include <openssl/err.h>
@@ -23,18 +24,6 @@ namespace agentproxy::kube {
 namespace {
 
 std::string quote(std::string_view s) { return "\"" + std::string(s) + "\""; }
-
-// Reads a whole file; nullopt and errno's text in `why` when it cannot.
-std::optional<std::string> readFile(const std::filesystem::path& path, std::string& why) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    why = std::strerror(errno);
-    return std::nullopt;
-  }
-  std::ostringstream out;
-  out << in.rdbuf();
-  return out.str();
-}
 
 // A kubeconfig's base64 value (padded, as client-go requires); line breaks and spaces, which
 // wrapped YAML can leave in it, are ignored.
@@ -173,7 +162,7 @@ class KubeconfigParser {
     std::string file = scalar(map, key, where);
     if (file.empty()) return "";
     std::string why;
-    auto text = readFile(resolve(file), why);
+    auto text = encoding::readFile(resolve(file), &why);
     if (!text) fail(where + ": " + key + " " + resolve(file).string() + ": cannot read: " + why);
     return *text;
   }
@@ -210,7 +199,7 @@ class KubeconfigParser {
     if (std::string file = scalar(user, "tokenFile", where); !file.empty()) {
       config.tokenFile = resolve(file);
       std::string why;
-      if (!readFile(config.tokenFile, why)) {
+      if (!encoding::readFile(config.tokenFile, &why)) {
         fail(where + ": tokenFile " + config.tokenFile.string() + ": cannot read: " + why);
       }
     }
@@ -248,7 +237,7 @@ Config parseKubeconfig(std::string_view yamlText, const std::filesystem::path& p
 
 Config loadKubeconfig(const std::filesystem::path& path, std::optional<std::string> context) {
   std::string why;
-  auto text = readFile(path, why);
+  auto text = encoding::readFile(path, &why);
   if (!text) throw ConfigError("kubeconfig " + path.string() + ": cannot read: " + why);
   return parseKubeconfig(*text, path, std::move(context));
 }
@@ -273,12 +262,12 @@ Config inClusterConfig(const InClusterSource& source) {
   config.server = "https://" + (ipv6 ? "[" + *host + "]" : *host) + ":" + *port;
 
   std::string why;
-  if (!readFile(source.tokenFile, why)) {
+  if (!encoding::readFile(source.tokenFile, &why)) {
     throw ConfigError("in-cluster config: token " + source.tokenFile.string() +
                       ": cannot read: " + why);
   }
   config.tokenFile = source.tokenFile;
-  auto ca = readFile(source.caFile, why);
+  auto ca = encoding::readFile(source.caFile, &why);
   if (!ca) {
     throw ConfigError("in-cluster config: CA " + source.caFile.string() + ": cannot read: " + why);
   }
@@ -287,7 +276,7 @@ Config inClusterConfig(const InClusterSource& source) {
                       " holds no PEM certificate");
   }
   config.caPem = std::move(*ca);
-  if (auto ns = readFile(source.namespaceFile, why)) {
+  if (auto ns = encoding::readFile(source.namespaceFile, &why)) {
     while (!ns->empty() && (ns->back() == '\n' || ns->back() == ' ')) ns->pop_back();
     if (!ns->empty()) config.defaultNamespace = *ns;
   }
