@@ -6,19 +6,13 @@
 
 #include "encoding/object_metadata.h"
 #include "kube/client.h"
+#include "runtime/stop_aware_sleep.h"
 
 namespace agentproxy::controller {
 
 using encoding::metadataString;
+using runtime::sleepUnlessStopped;
 namespace {
-
-// Sleeps for `delay` unless stop is requested first; returns whether to go on.
-bool sleepUnlessStopped(std::stop_token stop, std::chrono::milliseconds delay) {
-  std::mutex m;
-  std::condition_variable_any cv;
-  std::unique_lock lock(m);
-  return !cv.wait_for(lock, stop, delay, [] { return false; }) && !stop.stop_requested();
-}
 
 // Cached texts as trees, parsed outside the cache's lock so that readers do not hold up the
 // watch.

@@ -26,6 +26,7 @@
 
 #include "encoding/files.h"
 #include "encoding/object_metadata.h"
+#include "runtime/stop_aware_sleep.h"
 
 namespace agentproxy::kube {
 namespace {
@@ -59,14 +60,6 @@ bool initThreadPool(size_t threads) {
     gThreadPoolConfigured = true;
   });
   return configured;
-}
-
-// Sleeps for `delay` unless `stop` is requested first; returns false when stopped.
-bool sleepFor(std::chrono::milliseconds delay, const std::stop_token& stop) {
-  std::mutex m;
-  std::condition_variable_any cv;
-  std::unique_lock lock(m);
-  return !cv.wait_for(lock, stop, delay, [] { return false; }) && !stop.stop_requested();
 }
 
 // The bearer token, re-read from its file when the file changes.
@@ -363,7 +356,7 @@ class Client::Impl {
             std::min<std::chrono::seconds>(*retryAfter, options_.maxRetryAfter));
       }
       if (options.onReconnect) options.onReconnect(why);
-      if (!sleepFor(delay, stop)) break;
+      if (!runtime::sleepUnlessStopped(stop, delay)) break;
       backoff = std::min(backoff * 2, options.maxBackoff);
     }
     return resourceVersion;
