@@ -4,12 +4,36 @@
 #include <stop_token>
 #include <thread>
 
+#include "runtime/backoff.h"
 #include "runtime/stop_aware_sleep.h"
 
 namespace agentproxy::runtime {
 namespace {
 
 using namespace std::chrono_literals;
+
+TEST(BackoffPolicy, DoublesFromInitialUpToMaxWithoutOverflow) {
+  BackoffPolicy policy{100ms, 10s};
+  EXPECT_EQ(policy.delay(0), 100ms);
+  EXPECT_EQ(policy.delay(1), 200ms);
+  EXPECT_EQ(policy.delay(6), 6400ms);
+  EXPECT_EQ(policy.delay(7), 10s);
+  EXPECT_EQ(policy.delay(64), 10s);       // a shift would overflow here
+  EXPECT_EQ(policy.delay(100000), 10s);   // failing for days
+}
+
+TEST(Backoff, NextWaitsLongerEachTimeAndResetStartsOver) {
+  Backoff backoff({1s, 30s});
+  EXPECT_EQ(backoff.next(), 1s);
+  EXPECT_EQ(backoff.next(), 2s);
+  EXPECT_EQ(backoff.next(), 4s);
+  EXPECT_EQ(backoff.next(), 8s);
+  EXPECT_EQ(backoff.next(), 16s);
+  EXPECT_EQ(backoff.next(), 30s);
+  EXPECT_EQ(backoff.next(), 30s);
+  backoff.reset();
+  EXPECT_EQ(backoff.next(), 1s);
+}
 
 TEST(SleepUnlessStopped, GoesOnAfterTheWholeDelay) {
   std::stop_source source;

@@ -26,6 +26,7 @@
 
 #include "encoding/files.h"
 #include "encoding/object_metadata.h"
+#include "runtime/backoff.h"
 #include "runtime/stop_aware_sleep.h"
 
 namespace agentproxy::kube {
@@ -293,8 +294,8 @@ class Client::Impl {
       auto capped = std::min<std::chrono::seconds>(*info.retryAfter, options_.maxRetryAfter);
       return std::chrono::duration_cast<std::chrono::milliseconds>(capped);
     }
-    auto delay = options_.retryBaseDelay * (1LL << std::min(attempt, 20));
-    return std::min<std::chrono::milliseconds>(delay, options_.retryMaxDelay);
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+        runtime::BackoffPolicy{options_.retryBaseDelay, options_.retryMaxDelay}.delay(attempt));
   }
 
   std::string watch(const ResourceType& type, std::string_view ns, const WatchOptions& options,
@@ -304,7 +305,7 @@ class Client::Impl {
     std::string resourceVersion = options.resourceVersion;
     int failures = 0;
     bool reauthenticated = false;
-    auto backoff = options.initialBackoff;
+    runtime::Backoff backoff({options.initialBackoff, options.maxBackoff});
     while (!stop.stop_requested()) {
       std::exception_ptr failure;
       std::string why;
@@ -317,7 +318,7 @@ class Client::Impl {
         if (events > 0 || std::chrono::steady_clock::now() - started > std::chrono::seconds(1)) {
           reauthenticated = false;
           failures = 0;
-          backoff = options.initialBackoff;
+          backoff.reset();
           if (options.onReconnect) options.onReconnect("watch stream ended; resuming");
           continue;
         }
@@ -343,21 +344,20 @@ class Client::Impl {
       if (events > 0) {
         reauthenticated = false;
         failures = 0;
-        backoff = options.initialBackoff;
+        backoff.reset();
       }
       ++failures;
       if (options.maxConsecutiveFailures && failures > *options.maxConsecutiveFailures) {
         if (failure) std::rethrow_exception(failure);
         throw TransportError("WATCH " + url(path) + ": " + why);
       }
-      auto delay = backoff;
+      auto delay = std::chrono::duration_cast<std::chrono::milliseconds>(backoff.next());
       if (retryAfter) {
         delay = std::chrono::duration_cast<std::chrono::milliseconds>(
             std::min<std::chrono::seconds>(*retryAfter, options_.maxRetryAfter));
       }
       if (options.onReconnect) options.onReconnect(why);
       if (!runtime::sleepUnlessStopped(stop, delay)) break;
-      backoff = std::min(backoff * 2, options.maxBackoff);
     }
     return resourceVersion;
   }
