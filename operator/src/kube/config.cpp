@@ -19,6 +19,7 @@
 #include <sstream>
 
 #include "kube/errors.h"
+#include "trust/openssl_handles.h"
 
 namespace agentproxy::kube {
 namespace {
@@ -41,11 +42,9 @@ std::optional<std::string> base64Decode(std::string_view text) {
 }
 
 int countPemCertificates(const std::string& pem) {
-  std::unique_ptr<BIO, decltype(&BIO_free)> bio(
-      BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())), BIO_free);
+  trust::detail::BioPtr bio = trust::detail::readBio(pem);
   int count = 0;
-  while (X509* cert = PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr)) {
-    X509_free(cert);
+  while (trust::detail::X509Ptr cert{PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr)}) {
     ++count;
   }
   ERR_clear_error();
@@ -53,13 +52,10 @@ int countPemCertificates(const std::string& pem) {
 }
 
 bool hasPemPrivateKey(const std::string& pem) {
-  std::unique_ptr<BIO, decltype(&BIO_free)> bio(
-      BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())), BIO_free);
-  EVP_PKEY* key = PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr);
+  trust::detail::BioPtr bio = trust::detail::readBio(pem);
+  trust::detail::KeyPtr key(PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr));
   ERR_clear_error();
-  if (key == nullptr) return false;
-  EVP_PKEY_free(key);
-  return true;
+  return key != nullptr;
 }
 
 class KubeconfigParser {
