@@ -83,10 +83,12 @@ TEST(PolicyIndex, KeysWhereFindsThePoliciesThatReferToASecretOrConfigMap) {
   auto index = newIndex();
   index.upsert("creds", policyObject("creds", 1));
   index.upsert("ca", policyObject("ca", 1,
-                                  {{"trust", {{"caBundles", {{{"configMapRef",
-                                                               {{"namespace", "agentproxy-system"},
-                                                                {"name", "corp-ca"},
-                                                                {"key", "ca.crt"}}}}}}}}}));
+                                  {{"trust",
+                                    {{"caBundles",
+                                      {{{"configMapRef",
+                                         {{"namespace", "agentproxy-system"},
+                                          {"name", "corp-ca"},
+                                          {"key", "ca.crt"}}}}}}}}}));
   auto referring = [&](bool secret, const std::string& name) {
     return index.keysWhere([&](const policy::ProxyPolicy& p) {
       return refersTo(p, secret, "agentproxy-system", name);

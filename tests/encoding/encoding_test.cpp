@@ -1,14 +1,14 @@
 #include "encoding/encoding.h"
-#include "encoding/files.h"
-#include "encoding/object_metadata.h"
 
 #include <gtest/gtest.h>
 #include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
-
 #include <nlohmann/json.hpp>
+
+#include "encoding/files.h"
+#include "encoding/object_metadata.h"
 
 namespace agentproxy::encoding {
 namespace {

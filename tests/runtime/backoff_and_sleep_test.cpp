@@ -18,8 +18,8 @@ TEST(BackoffPolicy, DoublesFromInitialUpToMaxWithoutOverflow) {
   EXPECT_EQ(policy.delay(1), 200ms);
   EXPECT_EQ(policy.delay(6), 6400ms);
   EXPECT_EQ(policy.delay(7), 10s);
-  EXPECT_EQ(policy.delay(64), 10s);       // a shift would overflow here
-  EXPECT_EQ(policy.delay(100000), 10s);   // failing for days
+  EXPECT_EQ(policy.delay(64), 10s);      // a shift would overflow here
+  EXPECT_EQ(policy.delay(100000), 10s);  // failing for days
 }
 
 TEST(Backoff, NextWaitsLongerEachTimeAndResetStartsOver) {

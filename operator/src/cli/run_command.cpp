@@ -361,7 +361,7 @@ class WebhookServing {
     certificates_ = std::make_unique<controller::WebhookCertificates>(
         client, log, certOptions,
         [this, address = options.webhookAddr, handler, &log, &shutdown](const std::string& cert,
-                                                                         const std::string& key) {
+                                                                        const std::string& key) {
           std::lock_guard lock(mutex_);
           if (server_) {
             // Throws (keeping the old certificate) for a PEM it cannot use: the certificate
@@ -447,9 +447,8 @@ HttpServing serveHttpEndpoints(const RunOptions& options, controller::PolicyCont
 class Leadership {
  public:
   Leadership(const RunOptions& options, kube::Client& client,
-             controller::PolicyController& policies,
-             controller::WebhookCertificates* certificates, runtime::MetricsRegistry& metrics,
-             runtime::Logger& log, Shutdown& shutdown)
+             controller::PolicyController& policies, controller::WebhookCertificates* certificates,
+             runtime::MetricsRegistry& metrics, runtime::Logger& log, Shutdown& shutdown)
       : options_(options),
         client_(client),
         policies_(policies),
@@ -465,8 +464,8 @@ class Leadership {
       lead();
       return;
     }
-    leaseStore_ = std::make_unique<controller::ClientLeaseStore>(
-        client_, options_.leaseNamespace, options_.leaseName);
+    leaseStore_ = std::make_unique<controller::ClientLeaseStore>(client_, options_.leaseNamespace,
+                                                                 options_.leaseName);
     runtime::LeaderElectionConfig config;
     config.identity = options_.identity;
     runtime::LeaderCallbacks callbacks;

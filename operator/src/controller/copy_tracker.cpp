@@ -14,8 +14,7 @@ ObjectRef refOf(const std::string& kind, const nlohmann::json& object) {
 }  // namespace
 
 bool CopyTracker::isCopy(const nlohmann::json& object) {
-  return encoding::metadataMap(object, "labels")[std::string(kManagedByLabel)] ==
-             kManagedByValue &&
+  return encoding::metadataMap(object, "labels")[std::string(kManagedByLabel)] == kManagedByValue &&
          encoding::metadataMap(object, "annotations").count(std::string(kCopyOfAnnotation)) > 0;
 }
 

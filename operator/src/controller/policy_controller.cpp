@@ -68,8 +68,7 @@ struct ControllerMetrics {
     }
   }
 
-  static constexpr const char* kClassifications[] = {"Supported", "Warn", "Unsupported",
-                                                     "Unknown"};
+  static constexpr const char* kClassifications[] = {"Supported", "Warn", "Unsupported", "Unknown"};
   runtime::CounterFamily& reconciles;
   runtime::CounterFamily& reconcileErrors;
   runtime::GaugeFamily& queueDepth;
@@ -101,9 +100,10 @@ struct PolicyController::State : InjectionWorld {
                           return (ref.kind == "Secret" ? secrets : configMaps)
                               .get(ref.namespace_ + "/" + ref.name);
                         }),
-        reconciler(reader, writer, scheduler, *this, options.cluster,
-                   [] { return kube::formatTime(std::chrono::system_clock::now()); },
-                   sourceNamespaces(options), l.redactor()),
+        reconciler(
+            reader, writer, scheduler, *this, options.cluster,
+            [] { return kube::formatTime(std::chrono::system_clock::now()); },
+            sourceNamespaces(options), l.redactor()),
         policies(c, kube::resources::proxyPolicies(),
                  {[this](const nlohmann::json& o) { policyChanged(o); },
                   [this](const nlohmann::json& o) { policyDeleted(o); }},
@@ -172,9 +172,8 @@ struct PolicyController::State : InjectionWorld {
       return;
     }
     if (secret && options.secretChanged) options.secretChanged(ns, name);
-    auto keys = index.keysWhere([&](const policy::ProxyPolicy& p) {
-      return refersTo(p, secret, ns, name);
-    });
+    auto keys = index.keysWhere(
+        [&](const policy::ProxyPolicy& p) { return refersTo(p, secret, ns, name); });
     for (const auto& key : keys) enqueue(key);
   }
 
@@ -284,8 +283,7 @@ struct PolicyController::State : InjectionWorld {
   void publishClassification(const std::string& key) {
     auto result = scheduler.latest(key);
     if (!result) return;
-    metrics.publishClassification(key,
-                                  std::string(probe::toString(result->report.classification)));
+    metrics.publishClassification(key, std::string(probe::toString(result->report.classification)));
   }
 
   kube::Client& client;

@@ -1,8 +1,5 @@
 #include "kube/config.h"
 
-#include "encoding/encoding.h"
-#include "encoding/files.h"
-
 #include <openssl/bio.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -18,6 +15,8 @@
 #include <memory>
 #include <sstream>
 
+#include "encoding/encoding.h"
+#include "encoding/files.h"
 #include "kube/errors.h"
 #include "trust/openssl_handles.h"
 

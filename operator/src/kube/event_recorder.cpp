@@ -29,7 +29,8 @@ nlohmann::json EventRecorder::makeEvent(const nlohmann::json& involvedObject, Ev
   nlohmann::json ref = {{"apiVersion", involvedObject.value("apiVersion", "")},
                         {"kind", involvedObject.value("kind", "")},
                         {"name", metadataString(involvedObject, "name")}};
-  if (std::string ns = metadataString(involvedObject, "namespace"); !ns.empty()) ref["namespace"] = ns;
+  if (std::string ns = metadataString(involvedObject, "namespace"); !ns.empty())
+    ref["namespace"] = ns;
   if (std::string uid = metadataString(involvedObject, "uid"); !uid.empty()) ref["uid"] = uid;
   if (std::string rv = metadataString(involvedObject, "resourceVersion"); !rv.empty()) {
     ref["resourceVersion"] = rv;
@@ -57,8 +58,9 @@ std::string EventRecorder::record(const nlohmann::json& involvedObject, EventTyp
   auto now = clock_();
   std::string objectKey = metadataString(involvedObject, "uid");
   if (objectKey.empty()) {
-    objectKey = involvedObject.value("kind", "") + "/" + metadataString(involvedObject, "namespace") +
-                "/" + metadataString(involvedObject, "name");
+    objectKey = involvedObject.value("kind", "") + "/" +
+                metadataString(involvedObject, "namespace") + "/" +
+                metadataString(involvedObject, "name");
   }
   std::string key = objectKey + "\x1f" + (type == EventType::kWarning ? "W" : "N") + "\x1f" +
                     reason + "\x1f" + message;

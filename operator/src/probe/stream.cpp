@@ -1,8 +1,5 @@
 #include "probe/stream.h"
 
-#include "probe/resolver.h"
-#include "trust/openssl_handles.h"
-
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -20,6 +17,9 @@
 #include <exception>
 #include <map>
 #include <mutex>
+
+#include "probe/resolver.h"
+#include "trust/openssl_handles.h"
 
 namespace agentproxy::probe {
 namespace {

@@ -1,9 +1,9 @@
 #include "runtime/rate_limiter.h"
 
-#include "runtime/backoff.h"
-
 #include <algorithm>
 #include <stdexcept>
+
+#include "runtime/backoff.h"
 
 namespace agentproxy::runtime {
 
