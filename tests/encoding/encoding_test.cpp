@@ -1,8 +1,14 @@
 #include "encoding/encoding.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
+#include <filesystem>
+#include <fstream>
 #include <nlohmann/json.hpp>
+
+#include "encoding/files.h"
+#include "encoding/object_metadata.h"
 
 namespace agentproxy::encoding {
 namespace {
@@ -80,6 +86,51 @@ TEST(RandomBytes, GivesWhatWasAskedAndNeverTheSameTwice) {
   EXPECT_EQ(randomBytes(32).size(), 32u);
   EXPECT_EQ(randomBytes(0), "");
   EXPECT_NE(randomBytes(32), randomBytes(32));
+}
+
+}  // namespace
+}  // namespace agentproxy::encoding
+
+namespace agentproxy::encoding {
+namespace {
+
+TEST(ObjectMetadata, ReadsStringsAndMapsOfAnyObject) {
+  auto object = nlohmann::json::parse(R"({"metadata": {"name": "web", "generation": 3,
+      "labels": {"app": "agent", "tier": 2}, "annotations": "not a map"}})");
+  EXPECT_EQ(metadataString(object, "name"), "web");
+  EXPECT_EQ(metadataString(object, "generation"), "");  // not a string
+  EXPECT_EQ(metadataString(object, "uid"), "");
+  EXPECT_EQ(metadataMap(object, "labels"), (std::map<std::string, std::string>{{"app", "agent"}}));
+  EXPECT_TRUE(metadataMap(object, "annotations").empty());
+  for (const char* odd : {"null", "[1]", "\"text\"", R"({"metadata": 5})", "{}"}) {
+    auto json = nlohmann::json::parse(odd);
+    EXPECT_EQ(metadataString(json, "name"), "") << odd;
+    EXPECT_TRUE(metadataMap(json, "labels").empty()) << odd;
+  }
+}
+
+}  // namespace
+}  // namespace agentproxy::encoding
+
+namespace agentproxy::encoding {
+namespace {
+
+TEST(ReadFile, GivesTheBytesOrSaysWhyNot) {
+  auto dir = std::filesystem::temp_directory_path() /
+             ("agentproxy-readfile-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  const std::string bytes("line\r\n\0tail", 11);
+  std::ofstream(dir / "f", std::ios::binary) << bytes;
+  EXPECT_EQ(readFile(dir / "f"), bytes);
+  std::ofstream(dir / "empty", std::ios::binary).flush();
+  EXPECT_EQ(readFile(dir / "empty"), "");
+  std::string why;
+  EXPECT_FALSE(readFile(dir / "missing", &why));
+  EXPECT_EQ(why, "No such file or directory");
+  EXPECT_FALSE(readFile(dir, &why));
+  EXPECT_EQ(why, "it is a directory");
+  EXPECT_FALSE(readFile(dir / "missing"));  // no `why` wanted
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

@@ -10,6 +10,7 @@
 #include "cli/flags.h"
 #include "cli/probe_command.h"
 #include "encoding/encoding.h"
+#include "encoding/files.h"
 #include "injection/pod_injection.h"
 #include "policy/no_proxy.h"
 #include "policy/proxy_policy.h"
@@ -40,12 +41,11 @@ namespace {
 
 using probe::InputError;
 
+// The file a flag names, or InputError naming the flag.
 std::string readFile(const std::string& path, const char* flag) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw InputError(std::string(flag) + " " + path + ": cannot be read");
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
+  auto text = encoding::readFile(path);
+  if (!text) throw InputError(std::string(flag) + " " + path + ": cannot be read");
+  return std::move(*text);
 }
 
 nlohmann::json readJson(const std::string& path, const char* flag) {

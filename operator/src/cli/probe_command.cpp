@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "cli/flags.h"
+#include "encoding/files.h"
 #include "policy/no_proxy.h"
 #include "probe/duration.h"
 #include "probe/pem.h"
@@ -48,14 +49,6 @@ std::string withoutTrailingNewlines(std::string text) {
   return text;
 }
 
-std::optional<std::string> readWhole(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return std::nullopt;
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
 }  // namespace
 
 void readProxyCredentials(const std::string& path, std::string& username, std::string& password) {
@@ -63,8 +56,8 @@ void readProxyCredentials(const std::string& path, std::string& username, std::s
   namespace fs = std::filesystem;
   std::error_code ec;
   if (fs::is_directory(path, ec)) {
-    auto user = readWhole(fs::path(path) / "username");
-    auto pass = readWhole(fs::path(path) / "password");
+    auto user = encoding::readFile(fs::path(path) / "username");
+    auto pass = encoding::readFile(fs::path(path) / "password");
     if (!user || !pass) {
       throw InputError("--proxy-credentials-file " + path +
                        " is a directory without the files username and password");
@@ -72,7 +65,7 @@ void readProxyCredentials(const std::string& path, std::string& username, std::s
     username = withoutTrailingNewlines(*user);
     password = withoutTrailingNewlines(*pass);
   } else {
-    auto text = readWhole(path);
+    auto text = encoding::readFile(path);
     if (!text) throw InputError("cannot read --proxy-credentials-file " + path);
     std::istringstream lines(*text);
     std::string line;

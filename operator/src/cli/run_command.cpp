@@ -17,6 +17,7 @@
 #include "controller/cluster_network.h"
 #include "controller/policy_controller.h"
 #include "controller/webhook_certificates.h"
+#include "encoding/object_metadata.h"
 #include "kube/client.h"
 #include "kube/config.h"
 #include "kube/errors.h"
@@ -93,28 +94,6 @@ runtime::LogLevel levelFrom(const std::string& name) {
   throw probe::InputError("--log-level must be debug, info, warn or error (got \"" + name + "\")");
 }
 
-// Wakes the main thread on a stop signal or when leadership is lost.
-class Shutdown {
- public:
-  void request(int exitCode) {
-    std::lock_guard lock(mutex_);
-    if (!requested_) exitCode_ = exitCode;
-    requested_ = true;
-    cv_.notify_all();
-  }
-  int wait() {
-    std::unique_lock lock(mutex_);
-    cv_.wait(lock, [&] { return requested_; });
-    return exitCode_;
-  }
-
- private:
-  std::mutex mutex_;
-  std::condition_variable cv_;
-  bool requested_ = false;
-  int exitCode_ = 0;
-};
-
 }  // namespace
 
 std::string webhookUrlHost(const std::string& url) {
@@ -154,7 +133,7 @@ webhook::NamespaceLookup namespaceLookup(webhook::NamespaceLookup cached, kube::
     if (auto found = cached(ns)) return found;
     try {  // created a moment ago, not in the cache yet
       auto object = live.getMetadata(kube::resources::namespaces(), "", ns);
-      return webhook::PodNamespace{ns, webhook::metadataMap(object, "labels")};
+      return webhook::PodNamespace{ns, encoding::metadataMap(object, "labels")};
     } catch (const kube::NotFoundError&) {
       return std::nullopt;
     }
@@ -248,6 +227,300 @@ RunOptions parseRunFlags(const std::vector<std::string>& args) {
   return options;
 }
 
+namespace {
+
+// Wakes the main thread on a stop signal or when leadership is lost; the first request's exit
+// code wins.
+class Shutdown {
+ public:
+  void request(int exitCode) {
+    std::lock_guard lock(mutex_);
+    if (!requested_) exitCode_ = exitCode;
+    requested_ = true;
+    cv_.notify_all();
+  }
+  int wait() {
+    std::unique_lock lock(mutex_);
+    cv_.wait(lock, [&] { return requested_; });
+    return exitCode_;
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  bool requested_ = false;
+  int exitCode_ = 0;
+};
+
+// SIGTERM and SIGINT blocked in this thread and every thread started after it, so that only
+// the waiter of watchStopSignals() takes them. Call before any thread starts.
+sigset_t blockStopSignals() {
+  sigset_t stopSignals;
+  sigemptyset(&stopSignals);
+  sigaddset(&stopSignals, SIGTERM);
+  sigaddset(&stopSignals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stopSignals, nullptr);
+  return stopSignals;
+}
+
+// The first stop signal asks for a drain with exit code 0, on a detached thread of its own.
+void watchStopSignals(sigset_t stopSignals, runtime::Logger& log, Shutdown& shutdown) {
+  std::thread([stopSignals, &log, &shutdown] {
+    int sig = 0;
+    sigwait(&stopSignals, &sig);
+    log.info("stop signal: draining", {{"signal", sig}});
+    shutdown.request(0);
+  }).detach();
+}
+
+// The host of the API server's URL (without IPv6 brackets), for NO_PROXY; "" when the URL
+// has no scheme.
+std::string apiServerHost(const std::string& server) {
+  auto at = server.find("://");
+  if (at == std::string::npos) return "";
+  auto host = server.substr(at + 3);
+  host = host.substr(0, host.find('/'));
+  if (!host.empty() && host.front() == '[') return host.substr(1, host.find(']') - 1);
+  if (auto colon = host.rfind(':'); colon != std::string::npos) return host.substr(0, colon);
+  return host;
+}
+
+// What the agents' NO_PROXY must hold of this cluster: the API server's host, and the Service
+// and Pod CIDRs from the flags or, for those the flags leave out, from the API (logged).
+policy::ClusterNetwork clusterNetwork(const RunOptions& options, kube::Client& client,
+                                      runtime::Logger& log) {
+  policy::ClusterNetwork cluster;
+  cluster.apiServerHost = apiServerHost(client.config().server);
+  auto found = controller::discoverClusterNetwork(client, options.serviceCIDRs.empty(),
+                                                  options.podCIDRs.empty());
+  cluster.serviceCIDRs = options.serviceCIDRs.empty() ? found.serviceCIDRs : options.serviceCIDRs;
+  cluster.podCIDRs = options.podCIDRs.empty() ? found.podCIDRs : options.podCIDRs;
+  for (const auto& problem : found.problems) log.warn(problem);
+  log.info("cluster ranges for NO_PROXY",
+           {{"serviceCIDRs", policy::joinNoProxy(cluster.serviceCIDRs)},
+            {"podCIDRs", policy::joinNoProxy(cluster.podCIDRs)}});
+  return cluster;
+}
+
+// The admission handler: admitPod over the controller's cached policies and namespaces,
+// counted and timed in the metrics, logged (skipped and unchanged pods at debug only).
+webhook::AdmissionServer::Handler admissionHandler(controller::PolicyController& policies,
+                                                   webhook::NamespaceLookup lookupNamespace,
+                                                   runtime::MetricsRegistry& metrics,
+                                                   runtime::Logger& log) {
+  auto& admissions = metrics.counter("agentproxy_admission_total",
+                                     "Pod admissions by result (injected, unchanged, skipped, "
+                                     "rejected, invalid).",
+                                     {"result"});
+  auto& admissionSeconds = metrics.histogram(
+      "agentproxy_admission_duration_seconds", "Time to decide one pod admission.", {},
+      {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1});
+  return [&policies, lookupNamespace = std::move(lookupNamespace), &admissions, &admissionSeconds,
+          &log](std::string_view body) {
+    auto start = std::chrono::steady_clock::now();
+    auto answer = webhook::admitPod(body, *policies.admissionPolicies(), lookupNamespace);
+    std::chrono::duration<double> took = std::chrono::steady_clock::now() - start;
+    admissions.withLabels({answer.outcome}).inc();
+    admissionSeconds.withLabels({}).observe(took.count());
+    if (answer.outcome == "skipped" || answer.outcome == "unchanged") {
+      log.debug("admission", {{"result", answer.outcome}, {"detail", answer.detail}});
+    } else {
+      log.info("admission", {{"result", answer.outcome}, {"detail", answer.detail}});
+    }
+    return webhook::AdmissionHttpResponse{answer.httpStatus, std::move(answer.body)};
+  };
+}
+
+// The pod injection webhook: its serving certificate (from --webhook-cert-dir, or a Secret
+// the leader keeps), and the HTTPS server, started when the first certificate arrives and
+// given each renewed one. A server that cannot start asks for shutdown with exit code 1.
+// Namespaces the cache does not hold yet are looked up through a client of its own that
+// tries once, so an admission never waits out the controller's retries.
+class WebhookServing {
+ public:
+  WebhookServing(const RunOptions& options, kube::Client& client,
+                 controller::PolicyController& policies, runtime::MetricsRegistry& metrics,
+                 runtime::Logger& log, Shutdown& shutdown)
+      : lookupClient_(client.config(), namespaceLookupClientOptions()) {
+    auto handler = admissionHandler(
+        policies,
+        namespaceLookup([&policies](const std::string& ns) { return policies.namespaceOf(ns); },
+                        lookupClient_),
+        metrics, log);
+    controller::WebhookCertificateOptions certOptions;
+    certOptions.certDir = options.webhookCertDir;
+    certOptions.ns = options.ns;
+    certOptions.secretName = kWebhookSecretName;
+    certOptions.webhookConfigName = options.webhookConfigName;
+    certOptions.dnsNames =
+        options.webhookUrl.empty()
+            ? controller::serviceDnsNames(options.webhookService, options.ns)
+            : std::vector<std::string>{webhookUrlHost(options.webhookUrl)};
+    // Mounted files change without an event: look often, it costs two small reads.
+    if (!options.webhookCertDir.empty()) certOptions.checkInterval = std::chrono::seconds(5);
+    certificates_ = std::make_unique<controller::WebhookCertificates>(
+        client, log, certOptions,
+        [this, address = options.webhookAddr, handler, &log, &shutdown](const std::string& cert,
+                                                                        const std::string& key) {
+          std::lock_guard lock(mutex_);
+          if (server_) {
+            // Throws (keeping the old certificate) for a PEM it cannot use: the certificate
+            // check logs it and tries again.
+            server_->setCredentials(cert, key);
+            return;
+          }
+          try {
+            server_ = std::make_unique<webhook::AdmissionServer>(address, cert, key, handler);
+            log.info("serving the pod injection webhook",
+                     {{"address", address},
+                      {"port", server_->port()},
+                      {"path", std::string(webhook::AdmissionServer::kPath)}});
+          } catch (const std::exception& e) {
+            log.error("cannot serve the webhook", {{"error", e.what()}});
+            shutdown.request(1);
+          }
+        });
+  }
+
+  controller::WebhookCertificates& certificates() { return *certificates_; }
+
+  // For the drain: the namespace lookups stop retrying at once.
+  void stopRetries() { lookupClient_.stopRetries(); }
+
+  // The certificate keeper first (no new credentials arrive), then the server.
+  void stop() {
+    certificates_->stop();
+    std::lock_guard lock(mutex_);
+    if (server_) server_->stop();
+  }
+
+ private:
+  kube::Client lookupClient_;
+  std::unique_ptr<controller::WebhookCertificates> certificates_;
+  std::mutex mutex_;  // guards server_ (set on the certificate thread, stopped on main)
+  std::unique_ptr<webhook::AdmissionServer> server_;
+};
+
+// /healthz and /readyz (ready once the informers have synced and the webhook, if any, has a
+// certificate) on --health-addr, /metrics on --metrics-addr; "0" leaves one out. Throws when
+// an address cannot be listened on.
+struct HttpServing {
+  std::unique_ptr<serving::HttpEndpoints> health;
+  std::unique_ptr<serving::HttpEndpoints> metrics;
+};
+
+HttpServing serveHttpEndpoints(const RunOptions& options, controller::PolicyController& policies,
+                               controller::WebhookCertificates* certificates,
+                               runtime::MetricsRegistry& metrics) {
+  HttpServing out;
+  if (options.healthAddr != "0") {
+    out.health = std::make_unique<serving::HttpEndpoints>(
+        options.healthAddr,
+        std::map<std::string, serving::HttpEndpoints::Handler>{
+            {"/healthz",
+             [] {
+               return serving::HttpResponse{200, "text/plain", "ok\n"};
+             }},
+            {"/readyz", [&policies, certificates] {
+               return policies.synced() && (!certificates || certificates->ready())
+                          ? serving::HttpResponse{200, "text/plain", "ok\n"}
+                          : serving::HttpResponse{503, "text/plain",
+                                                  "informers not synced or no webhook "
+                                                  "certificate yet\n"};
+             }}});
+  }
+  if (options.metricsAddr != "0") {
+    out.metrics = std::make_unique<serving::HttpEndpoints>(
+        options.metricsAddr,
+        std::map<std::string, serving::HttpEndpoints::Handler>{
+            {"/metrics", [&metrics] {
+               return serving::HttpResponse{200, "text/plain; version=0.0.4", metrics.render()};
+             }}});
+  }
+  return out;
+}
+
+// Who reconciles: with --leader-elect, the replica that holds the Lease (losing it asks for
+// shutdown with exit code 1, unless a stop signal is what ended it); without, this replica,
+// at once. Leading means: the agentproxy_leader gauge at 1, the webhook certificate kept,
+// the controller reconciling.
+class Leadership {
+ public:
+  Leadership(const RunOptions& options, kube::Client& client,
+             controller::PolicyController& policies, controller::WebhookCertificates* certificates,
+             runtime::MetricsRegistry& metrics, runtime::Logger& log, Shutdown& shutdown)
+      : options_(options),
+        client_(client),
+        policies_(policies),
+        certificates_(certificates),
+        leader_(metrics.gauge("agentproxy_leader", "1 while this replica leads.")),
+        log_(log),
+        shutdown_(shutdown) {
+    leader_.withLabels({}).set(0);
+  }
+
+  void start() {
+    if (!options_.leaderElect) {
+      lead();
+      return;
+    }
+    leaseStore_ = std::make_unique<controller::ClientLeaseStore>(client_, options_.leaseNamespace,
+                                                                 options_.leaseName);
+    runtime::LeaderElectionConfig config;
+    config.identity = options_.identity;
+    runtime::LeaderCallbacks callbacks;
+    callbacks.onStartedLeading = [this] {
+      log_.info("leading", {{"identity", options_.identity}});
+      lead();
+    };
+    callbacks.onStoppedLeading = [this] {
+      leader_.withLabels({}).set(0);
+      if (stopping_) {
+        log_.info("leadership released", {{"identity", options_.identity}});
+        return;
+      }
+      log_.warn("leadership lost", {{"identity", options_.identity}});
+      shutdown_.request(1);
+    };
+    callbacks.onNewLeader = [this](const std::string& who) {
+      log_.info("leader observed", {{"leader", who}});
+    };
+    elector_ = std::make_unique<runtime::LeaderElector>(*leaseStore_, config, callbacks);
+    election_ = std::thread([this] { elector_->run(); });
+  }
+
+  // From now on, the end of leading is a release, not a loss.
+  void stopping() { stopping_ = true; }
+
+  // Releases the Lease, so that another replica takes over at once.
+  void stop() {
+    if (!elector_) return;
+    elector_->stop();
+    election_.join();
+  }
+
+ private:
+  void lead() {
+    leader_.withLabels({}).set(1);
+    if (certificates_) certificates_->setLeader(true);
+    policies_.startReconciling();
+  }
+
+  const RunOptions& options_;
+  kube::Client& client_;
+  controller::PolicyController& policies_;
+  controller::WebhookCertificates* certificates_;
+  runtime::GaugeFamily& leader_;
+  runtime::Logger& log_;
+  Shutdown& shutdown_;
+  std::atomic<bool> stopping_{false};
+  std::unique_ptr<controller::ClientLeaseStore> leaseStore_;
+  std::unique_ptr<runtime::LeaderElector> elector_;
+  std::thread election_;
+};
+
+}  // namespace
+
 int runOperator(const std::vector<std::string>& args) {
   for (const auto& a : args) {
     if (a == "--help" || a == "-h") {
@@ -262,15 +535,7 @@ int runOperator(const std::vector<std::string>& args) {
     std::cerr << "agentproxy run: " << e.what() << "\n";
     return kExitUsage;
   }
-
-  // Stop signals are taken by one thread with sigwait(); every thread started after this
-  // inherits the blocked mask.
-  sigset_t stopSignals;
-  sigemptyset(&stopSignals);
-  sigaddset(&stopSignals, SIGTERM);
-  sigaddset(&stopSignals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &stopSignals, nullptr);
-
+  sigset_t stopSignals = blockStopSignals();
   // glibc gives each thread that allocates its own arena; with probes on many short-lived
   // threads that multiplies the heap for no gain on a 2-core pod.
   mallopt(M_ARENA_MAX, 2);
@@ -285,200 +550,46 @@ int runOperator(const std::vector<std::string>& args) {
   }
 
   Shutdown shutdown;
-  std::atomic<bool> stopping{false};  // a stop signal, not a lost lease, ends leading
   runtime::MetricsRegistry metrics;
-  auto& leader = metrics.gauge("agentproxy_leader", "1 while this replica leads.");
-  leader.withLabels({}).set(0);
-
+  std::unique_ptr<WebhookServing> webhook;
   controller::ControllerOptions controllerOptions;
   controllerOptions.workers = options.workers;
   controllerOptions.operatorNamespace = options.ns;
   controllerOptions.trustSourceNamespaces = options.trustSourceNamespaces;
-  if (auto at = client->config().server.find("://"); at != std::string::npos) {
-    auto host = client->config().server.substr(at + 3);
-    host = host.substr(0, host.find('/'));
-    if (host.front() == '[') {
-      host = host.substr(1, host.find(']') - 1);
-    } else if (auto colon = host.rfind(':'); colon != std::string::npos) {
-      host = host.substr(0, colon);
-    }
-    controllerOptions.cluster.apiServerHost = host;
-  }
-  {
-    auto found = controller::discoverClusterNetwork(*client, options.serviceCIDRs.empty(),
-                                                    options.podCIDRs.empty());
-    auto& cluster = controllerOptions.cluster;
-    cluster.serviceCIDRs = options.serviceCIDRs.empty() ? found.serviceCIDRs : options.serviceCIDRs;
-    cluster.podCIDRs = options.podCIDRs.empty() ? found.podCIDRs : options.podCIDRs;
-    for (const auto& problem : found.problems) log.warn(problem);
-    log.info("cluster ranges for NO_PROXY",
-             {{"serviceCIDRs", policy::joinNoProxy(cluster.serviceCIDRs)},
-              {"podCIDRs", policy::joinNoProxy(cluster.podCIDRs)}});
-  }
-  std::unique_ptr<controller::WebhookCertificates> certificates;
+  controllerOptions.cluster = clusterNetwork(options, *client, log);
   controllerOptions.secretChanged = [&](const std::string& ns, const std::string& name) {
-    if (certificates && ns == options.ns && name == kWebhookSecretName) certificates->poke();
+    if (webhook && ns == options.ns && name == kWebhookSecretName) webhook->certificates().poke();
   };
   controller::PolicyController policies(*client, log, metrics, controllerOptions);
-
-  std::mutex webhookMutex;
-  std::unique_ptr<kube::Client> lookupClient;
-  std::unique_ptr<webhook::AdmissionServer> webhookServer;
   if (options.webhookAddr != "0") {
-    auto& admissions = metrics.counter("agentproxy_admission_total",
-                                       "Pod admissions by result (injected, unchanged, skipped, "
-                                       "rejected, invalid).",
-                                       {"result"});
-    auto& admissionSeconds = metrics.histogram(
-        "agentproxy_admission_duration_seconds", "Time to decide one pod admission.", {},
-        {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1});
-    // Its own client: one bounded try, where the controller's waits 30 s and retries five times.
-    lookupClient =
-        std::make_unique<kube::Client>(client->config(), namespaceLookupClientOptions());
-    auto lookupNamespace = namespaceLookup(
-        [&](const std::string& ns) { return policies.namespaceOf(ns); }, *lookupClient);
-    auto handler = [&, lookupNamespace](std::string_view body) {
-      auto start = std::chrono::steady_clock::now();
-      auto answer = webhook::admitPod(body, *policies.admissionPolicies(), lookupNamespace);
-      std::chrono::duration<double> took = std::chrono::steady_clock::now() - start;
-      admissions.withLabels({answer.outcome}).inc();
-      admissionSeconds.withLabels({}).observe(took.count());
-      if (answer.outcome == "skipped" || answer.outcome == "unchanged") {
-        log.debug("admission", {{"result", answer.outcome}, {"detail", answer.detail}});
-      } else {
-        log.info("admission", {{"result", answer.outcome}, {"detail", answer.detail}});
-      }
-      return webhook::AdmissionHttpResponse{answer.httpStatus, std::move(answer.body)};
-    };
-    controller::WebhookCertificateOptions certOptions;
-    certOptions.certDir = options.webhookCertDir;
-    certOptions.ns = options.ns;
-    certOptions.secretName = kWebhookSecretName;
-    certOptions.webhookConfigName = options.webhookConfigName;
-    certOptions.dnsNames =
-        options.webhookUrl.empty()
-            ? controller::serviceDnsNames(options.webhookService, options.ns)
-            : std::vector<std::string>{webhookUrlHost(options.webhookUrl)};
-    // Mounted files change without an event: look often, it costs two small reads.
-    if (!options.webhookCertDir.empty()) certOptions.checkInterval = std::chrono::seconds(5);
-    certificates = std::make_unique<controller::WebhookCertificates>(
-        *client, log, certOptions, [&, handler](const std::string& cert, const std::string& key) {
-          std::lock_guard lock(webhookMutex);
-          if (webhookServer) {
-            // Throws (keeping the old certificate) for a PEM it cannot use: the certificate
-            // check logs it and tries again.
-            webhookServer->setCredentials(cert, key);
-            return;
-          }
-          try {
-            webhookServer =
-                std::make_unique<webhook::AdmissionServer>(options.webhookAddr, cert, key, handler);
-            log.info("serving the pod injection webhook",
-                     {{"address", options.webhookAddr},
-                      {"port", webhookServer->port()},
-                      {"path", std::string(webhook::AdmissionServer::kPath)}});
-          } catch (const std::exception& e) {
-            log.error("cannot serve the webhook", {{"error", e.what()}});
-            shutdown.request(1);
-          }
-        });
+    webhook = std::make_unique<WebhookServing>(options, *client, policies, metrics, log, shutdown);
   }
-
-  std::unique_ptr<serving::HttpEndpoints> health, metricsEndpoint;
+  controller::WebhookCertificates* certificates = webhook ? &webhook->certificates() : nullptr;
+  Leadership leadership(options, *client, policies, certificates, metrics, log, shutdown);
+  HttpServing endpoints;
   try {
-    if (options.healthAddr != "0") {
-      health = std::make_unique<serving::HttpEndpoints>(
-          options.healthAddr,
-          std::map<std::string, serving::HttpEndpoints::Handler>{
-              {"/healthz",
-               [] {
-                 return serving::HttpResponse{200, "text/plain", "ok\n"};
-               }},
-              {"/readyz", [&policies, &certificates] {
-                 return policies.synced() && (!certificates || certificates->ready())
-                            ? serving::HttpResponse{200, "text/plain", "ok\n"}
-                            : serving::HttpResponse{503, "text/plain",
-                                                    "informers not synced or no webhook "
-                                                    "certificate yet\n"};
-               }}});
-    }
-    if (options.metricsAddr != "0") {
-      metricsEndpoint = std::make_unique<serving::HttpEndpoints>(
-          options.metricsAddr,
-          std::map<std::string, serving::HttpEndpoints::Handler>{
-              {"/metrics", [&metrics] {
-                 return serving::HttpResponse{200, "text/plain; version=0.0.4", metrics.render()};
-               }}});
-    }
+    endpoints = serveHttpEndpoints(options, policies, certificates, metrics);
   } catch (const std::exception& e) {
     log.error("cannot serve health or metrics", {{"error", e.what()}});
     return 1;
   }
 
-  std::thread signals([&] {
-    int sig = 0;
-    sigwait(&stopSignals, &sig);
-    log.info("stop signal: draining", {{"signal", sig}});
-    shutdown.request(0);
-  });
-  signals.detach();
-
+  watchStopSignals(stopSignals, log, shutdown);
   policies.startInformers();
   if (certificates) certificates->start();
   log.info("agentproxy started", {{"identity", options.identity},
                                   {"leaderElect", options.leaderElect},
                                   {"server", client->config().server}});
-
-  std::unique_ptr<controller::ClientLeaseStore> leaseStore;
-  std::unique_ptr<runtime::LeaderElector> elector;
-  std::thread election;
-  if (options.leaderElect) {
-    leaseStore = std::make_unique<controller::ClientLeaseStore>(*client, options.leaseNamespace,
-                                                                options.leaseName);
-    runtime::LeaderElectionConfig config;
-    config.identity = options.identity;
-    runtime::LeaderCallbacks callbacks;
-    callbacks.onStartedLeading = [&] {
-      log.info("leading", {{"identity", options.identity}});
-      leader.withLabels({}).set(1);
-      if (certificates) certificates->setLeader(true);
-      policies.startReconciling();
-    };
-    callbacks.onStoppedLeading = [&] {
-      leader.withLabels({}).set(0);
-      if (stopping) {
-        log.info("leadership released", {{"identity", options.identity}});
-        return;
-      }
-      log.warn("leadership lost", {{"identity", options.identity}});
-      shutdown.request(1);
-    };
-    callbacks.onNewLeader = [&](const std::string& who) {
-      log.info("leader observed", {{"leader", who}});
-    };
-    elector = std::make_unique<runtime::LeaderElector>(*leaseStore, config, callbacks);
-    election = std::thread([&] { elector->run(); });
-  } else {
-    leader.withLabels({}).set(1);
-    if (certificates) certificates->setLeader(true);
-    policies.startReconciling();
-  }
+  leadership.start();
 
   int exitCode = shutdown.wait();
-  stopping = true;
+  leadership.stopping();
   // The drain must fit the pod's grace period: no call waits out a Retry-After from now on.
   client->stopRetries();
-  if (lookupClient) lookupClient->stopRetries();
+  if (webhook) webhook->stopRetries();
   policies.stop();  // drain the work in flight before giving the lease away
-  if (certificates) certificates->stop();
-  {
-    std::lock_guard lock(webhookMutex);
-    if (webhookServer) webhookServer->stop();
-  }
-  if (elector) {
-    elector->stop();  // releases the lease so another replica takes over at once
-    election.join();
-  }
+  if (webhook) webhook->stop();
+  leadership.stop();
   log.info("agentproxy stopped", {{"exitCode", exitCode}});
   return exitCode;
 }

@@ -4,27 +4,20 @@
 #include <condition_variable>
 #include <thread>
 
+#include "encoding/object_metadata.h"
 #include "kube/client.h"
+#include "runtime/backoff.h"
+#include "runtime/stop_aware_sleep.h"
 
 namespace agentproxy::controller {
+
+using encoding::metadataString;
+using runtime::sleepUnlessStopped;
+
+// Relists after a failure wait 1 s, then twice as long each time, up to 30 s (informer.h).
+constexpr std::chrono::seconds kRelistBackoffInitial{1};
+constexpr std::chrono::seconds kRelistBackoffMax{30};
 namespace {
-
-// metadata.<field> when it is a string, else empty. (json::value with a JSON pointer throws and
-// catches internally when the member is missing: costly at thousands of objects.)
-std::string metadataString(const nlohmann::json& object, const char* field) {
-  auto metadata = object.find("metadata");
-  if (metadata == object.end() || !metadata->is_object()) return {};
-  auto it = metadata->find(field);
-  return it != metadata->end() && it->is_string() ? it->get<std::string>() : std::string();
-}
-
-// Sleeps for `delay` unless stop is requested first; returns whether to go on.
-bool sleepUnlessStopped(std::stop_token stop, std::chrono::milliseconds delay) {
-  std::mutex m;
-  std::condition_variable_any cv;
-  std::unique_lock lock(m);
-  return !cv.wait_for(lock, stop, delay, [] { return false; }) && !stop.stop_requested();
-}
 
 // Cached texts as trees, parsed outside the cache's lock so that readers do not hold up the
 // watch.
@@ -169,13 +162,13 @@ std::string Informer::relist() {
 }
 
 void Informer::run(std::stop_token stop) {
-  auto backoff = std::chrono::milliseconds(1000);
+  runtime::Backoff backoff({kRelistBackoffInitial, kRelistBackoffMax});
   while (!stop.stop_requested()) {
     bool listing = true;
     try {
       auto version = relist();
       listing = false;
-      backoff = std::chrono::milliseconds(1000);
+      backoff.reset();
       kube::WatchOptions options;
       options.resourceVersion = version;
       options.allowBookmarks = true;
@@ -213,12 +206,10 @@ void Informer::run(std::stop_token stop) {
       // again at once could spin against a busy server; back off as for any other failure.
       log_.warn("list expired, listing again after a pause",
                 {{"resource", type_.displayName()}, {"error", e.what()}});
-      if (!sleepUnlessStopped(stop, backoff)) return;
-      backoff = std::min(backoff * 2, std::chrono::milliseconds(30000));
+      if (!sleepUnlessStopped(stop, backoff.next())) return;
     } catch (const std::exception& e) {
       log_.warn("list/watch failed", {{"resource", type_.displayName()}, {"error", e.what()}});
-      if (!sleepUnlessStopped(stop, backoff)) return;
-      backoff = std::min(backoff * 2, std::chrono::milliseconds(30000));
+      if (!sleepUnlessStopped(stop, backoff.next())) return;
     }
   }
 }

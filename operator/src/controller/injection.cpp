@@ -4,11 +4,13 @@
 #include <set>
 
 #include "encoding/encoding.h"
+#include "encoding/object_metadata.h"
 #include "injection/pod_injection.h"
 
 namespace agentproxy::controller {
 namespace {
 
+using encoding::metadataString;
 using nlohmann::json;
 
 std::string contentText(const std::map<std::string, std::string>& data,
@@ -30,13 +32,6 @@ std::string contentHash(const std::map<std::string, std::string>& data,
     throw std::logic_error("planInjection: credentials to copy but no credentialsKey");
   }
   return "hmac-sha256:" + encoding::hmacSha256Hex(*secretKey, contentText(data, binaryData));
-}
-
-std::string metadataString(const json& object, const char* field) {
-  auto metadata = object.find("metadata");
-  if (metadata == object.end() || !metadata->is_object()) return "";
-  auto it = metadata->find(field);
-  return it != metadata->end() && it->is_string() ? it->get<std::string>() : "";
 }
 
 std::optional<ObjectRef> controllerOf(const json& pod, const std::string& ns) {
@@ -97,7 +92,7 @@ InjectionPlan planInjection(const InjectionDesire& desire, const InjectionInputs
 
   std::map<ObjectRef, std::string> existing;  // this policy's copies -> content hash
   for (const auto& copy : inputs.copies) {
-    auto annotations = webhook::metadataMap(copy, "annotations");
+    auto annotations = encoding::metadataMap(copy, "annotations");
     auto owner = annotations.find(std::string(kCopyOfAnnotation));
     if (owner == annotations.end() || owner->second != policy.name) continue;
     auto hash = annotations.find(std::string(kContentHashAnnotation));
@@ -135,7 +130,7 @@ InjectionPlan planInjection(const InjectionDesire& desire, const InjectionInputs
         continue;
       }
       ++plan.selectedPods;
-      auto annotations = webhook::metadataMap(pod, "annotations");
+      auto annotations = encoding::metadataMap(pod, "annotations");
       auto hash = annotations.find(std::string(injection::kHashAnnotation));
       if (hash != annotations.end() && hash->second == desire.hash) {
         ++plan.injectedPods;

@@ -7,52 +7,23 @@
 #include <vector>
 
 #include "controller/cluster_access.h"
+#include "controller/copy_tracker.h"
 #include "controller/informer.h"
+#include "controller/policy_index.h"
 #include "controller/probe_scheduler.h"
 #include "controller/reconciler.h"
 #include "encoding/encoding.h"
+#include "encoding/object_metadata.h"
+#include "injection/pod_injection.h"
 #include "kube/client.h"
 #include "kube/event_recorder.h"
 #include "kube/timestamps.h"
 #include "policy/proxy_policy.h"
 #include "probe/pem.h"
 #include "runtime/work_queue.h"
-#include "injection/pod_injection.h"
 
 namespace agentproxy::controller {
 namespace {
-
-// Whether `policy` names the Secret or ConfigMap ns/name anywhere in its spec.
-bool refersTo(const policy::ProxyPolicy& p, bool secret, const std::string& ns,
-              const std::string& name) {
-  auto kind = secret ? policy::PemSource::Kind::Secret : policy::PemSource::Kind::ConfigMap;
-  auto matches = [&](const policy::PemSource& s) {
-    return s.kind == kind && s.namespace_ == ns && s.name == name;
-  };
-  if (secret && p.spec.credentials && p.spec.credentials->namespace_ == ns &&
-      p.spec.credentials->name == name) {
-    return true;
-  }
-  for (const auto& s : p.spec.caBundles) {
-    if (matches(s)) return true;
-  }
-  for (const auto& t : p.spec.targets) {
-    if (t.serverCA && matches(*t.serverCA)) return true;
-  }
-  return false;
-}
-
-// What the pod cache keeps: what selection and counting read, not the pod's whole spec.
-// One of the copies a policy keeps (not, say, the webhook's own certificate Secret).
-bool isCopy(const nlohmann::json& object) {
-  return object.value("/metadata/labels"_json_pointer, nlohmann::json::object())
-                 .value(std::string(kManagedByLabel), "") == kManagedByValue &&
-         webhook::metadataMap(object, "annotations").count(std::string(kCopyOfAnnotation)) > 0;
-}
-
-std::string copyOwner(const nlohmann::json& object) {
-  return webhook::metadataMap(object, "annotations")[std::string(kCopyOfAnnotation)];
-}
 
 std::vector<std::string> sourceNamespaces(const ControllerOptions& options) {
   std::vector<std::string> out{options.operatorNamespace};
@@ -62,14 +33,10 @@ std::vector<std::string> sourceNamespaces(const ControllerOptions& options) {
   return out;
 }
 
-}  // namespace
-
-struct PolicyController::State : InjectionWorld {
-  State(kube::Client& c, runtime::Logger& l, runtime::MetricsRegistry& m, ControllerOptions o)
-      : client(c),
-        log(l),
-        options(std::move(o)),
-        reconciles(m.counter("agentproxy_reconcile_total", "Reconciles of ProxyPolicies by result.",
+// The controller's metrics families, registered once.
+struct ControllerMetrics {
+  explicit ControllerMetrics(runtime::MetricsRegistry& m)
+      : reconciles(m.counter("agentproxy_reconcile_total", "Reconciles of ProxyPolicies by result.",
                              {"result"})),
         reconcileErrors(m.counter("agentproxy_reconcile_errors_total",
                                   "Reconciles that failed and were retried.")),
@@ -85,7 +52,44 @@ struct PolicyController::State : InjectionWorld {
                              {"policy"})),
         stalePods(m.gauge("agentproxy_stale_pods",
                           "Selected pods running without the policy's current injection.",
-                          {"policy"})),
+                          {"policy"})) {}
+
+  // A deleted policy's series go with it.
+  void forget(const std::string& key) {
+    for (const char* c : kClassifications) classification.remove({key, c});
+    injectedPods.remove({key});
+    stalePods.remove({key});
+  }
+
+  // 1 for `current`, 0 for the other classifications of `key`.
+  void publishClassification(const std::string& key, const std::string& current) {
+    for (const char* c : kClassifications) {
+      classification.withLabels({key, c}).set(current == c ? 1 : 0);
+    }
+  }
+
+  static constexpr const char* kClassifications[] = {"Supported", "Warn", "Unsupported", "Unknown"};
+  runtime::CounterFamily& reconciles;
+  runtime::CounterFamily& reconcileErrors;
+  runtime::GaugeFamily& queueDepth;
+  runtime::HistogramFamily& probeDuration;
+  runtime::GaugeFamily& classification;
+  runtime::GaugeFamily& injectedPods;
+  runtime::GaugeFamily& stalePods;
+};
+
+}  // namespace
+
+// The controller's parts and their wiring: informers feed the PolicyIndex, the CopyTracker and
+// the work queue; workers reconcile through the Reconciler, which sees the cluster through
+// this InjectionWorld.
+struct PolicyController::State : InjectionWorld {
+  State(kube::Client& c, runtime::Logger& l, runtime::MetricsRegistry& m, ControllerOptions o)
+      : client(c),
+        log(l),
+        options(std::move(o)),
+        metrics(m),
+        index(options.cluster, options.operatorNamespace),
         events(c, options.component),
         reader(c),
         writer(c, events),
@@ -96,9 +100,10 @@ struct PolicyController::State : InjectionWorld {
                           return (ref.kind == "Secret" ? secrets : configMaps)
                               .get(ref.namespace_ + "/" + ref.name);
                         }),
-        reconciler(reader, writer, scheduler, *this, options.cluster,
-                   [] { return kube::formatTime(std::chrono::system_clock::now()); },
-                   sourceNamespaces(options), l.redactor()),
+        reconciler(
+            reader, writer, scheduler, *this, options.cluster,
+            [] { return kube::formatTime(std::chrono::system_clock::now()); },
+            sourceNamespaces(options), l.redactor()),
         policies(c, kube::resources::proxyPolicies(),
                  {[this](const nlohmann::json& o) { policyChanged(o); },
                   [this](const nlohmann::json& o) { policyDeleted(o); }},
@@ -124,75 +129,32 @@ struct PolicyController::State : InjectionWorld {
     auto start = std::chrono::steady_clock::now();
     auto report = probe::runProbe(request);
     std::chrono::duration<double> took = std::chrono::steady_clock::now() - start;
-    probeDuration.withLabels({std::string(probe::toString(report.classification))})
+    metrics.probeDuration.withLabels({std::string(probe::toString(report.classification))})
         .observe(took.count());
     return report;
   }
 
   void enqueue(const std::string& key) {
     queue.add(key);
-    queueDepth.withLabels({}).set(static_cast<double>(queue.len()));
+    metrics.queueDepth.withLabels({}).set(static_cast<double>(queue.len()));
   }
 
   void forget(const std::string& key) {
     scheduler.forget(key);
     queue.forget(key);
-    for (const char* c : {"Supported", "Warn", "Unsupported", "Unknown"}) {
-      classification.remove({key, c});
-    }
-    injectedPods.remove({key});
-    stalePods.remove({key});
+    metrics.forget(key);
     log.info("policy deleted: probing stops", {{"policy", key}});
   }
 
-  // The parsed policies, kept in step with the informer so that nothing parses them per event.
-  // A status write changes neither uid nor generation: the parsed spec and the snapshots built
-  // from it stay (rebuilding them per write made a burst of N writes cost N * N copies).
   void policyChanged(const nlohmann::json& object) {
     auto key = Informer::keyOf(object);
-    // object[outer][inner], or a null.
-    auto field = [&object](const char* outer, const char* inner) {
-      auto o = object.find(outer);
-      if (o == object.end() || !o->is_object()) return nlohmann::json();
-      auto i = o->find(inner);
-      return i != o->end() ? *i : nlohmann::json();
-    };
-    auto uid = field("metadata", "uid");
-    auto generation = field("metadata", "generation");
-    auto hash = field("status", "caBundleHash");
-    {
-      std::lock_guard lock(parsedMutex);
-      auto it = parsed.find(key);
-      bool sameSpec = it != parsed.end() && uid.is_string() && generation.is_number_integer() &&
-                      it->second.uid == uid.get<std::string>() &&
-                      it->second.generation == generation.get<int64_t>();
-      if (!sameSpec) {
-        try {
-          parsed[key] = policy::parseProxyPolicy(object);
-        } catch (const policy::SpecError&) {
-          parsed.erase(key);  // reconcile reports it; the webhook ignores it
-        }
-        snapshot.reset();
-        admissionStale = true;
-      }
-      auto text = hash.is_string() ? hash.get<std::string>() : std::string();
-      if (auto& stored = caBundleHashes[key]; stored != text) {
-        stored = std::move(text);
-        admissionStale = true;
-      }
-    }
+    index.upsert(key, object);
     enqueue(key);
   }
 
   void policyDeleted(const nlohmann::json& object) {
     auto key = Informer::keyOf(object);
-    {
-      std::lock_guard lock(parsedMutex);
-      parsed.erase(key);
-      caBundleHashes.erase(key);
-      snapshot.reset();
-      admissionStale = true;
-    }
+    index.erase(key);
     forget(key);
     if (reconciling) deleteCopiesOf(key);
   }
@@ -202,35 +164,22 @@ struct PolicyController::State : InjectionWorld {
     auto ns = object.value("/metadata/namespace"_json_pointer, std::string());
     auto name = object.value("/metadata/name"_json_pointer, std::string());
     if (!secret) reader.forgetConfigMap(ns, name);
-    if (isCopy(object)) {
-      auto owner = copyOwner(object);
-      ObjectRef ref{secret ? "Secret" : "ConfigMap", ns, name};
-      {
-        std::lock_guard lock(parsedMutex);
-        if (deleted) {
-          copies[owner].erase(ref);
-        } else {
-          auto kept = Informer::metadataOnly(object);
-          kept["kind"] = ref.kind;
-          copies[owner][ref] = std::move(kept);
-        }
-      }
+    if (CopyTracker::isCopy(object)) {
+      auto owner = CopyTracker::ownerOf(object);
+      const char* kind = secret ? "Secret" : "ConfigMap";
+      deleted ? copies.deleted(kind, object) : copies.changed(kind, object);
       if (!owner.empty()) enqueue(owner);  // a copy changed or removed by someone: restore it
       return;
     }
     if (secret && options.secretChanged) options.secretChanged(ns, name);
-    std::vector<std::string> keys;
-    {
-      std::lock_guard lock(parsedMutex);
-      for (const auto& [key, p] : parsed) {
-        if (refersTo(p, secret, ns, name)) keys.push_back(key);
-      }
-    }
+    auto keys = index.keysWhere(
+        [&](const policy::ProxyPolicy& p) { return refersTo(p, secret, ns, name); });
     for (const auto& key : keys) enqueue(key);
   }
 
   void podChanged(const nlohmann::json& pod) {
-    auto owner = webhook::metadataMap(pod, "annotations")[std::string(injection::kPolicyAnnotation)];
+    auto owner =
+        encoding::metadataMap(pod, "annotations")[std::string(injection::kPolicyAnnotation)];
     if (!owner.empty()) {
       enqueue(owner);
       return;
@@ -238,15 +187,9 @@ struct PolicyController::State : InjectionWorld {
     // Not injected: it counts as stale for whichever policy selects its namespace.
     auto ns = pod.value("/metadata/namespace"_json_pointer, std::string());
     auto labels = namespaceLabels(ns);
-    std::vector<std::string> keys;
-    {
-      std::lock_guard lock(parsedMutex);
-      for (const auto& [key, p] : parsed) {
-        if (p.spec.injectionEnabled && labels && p.spec.namespaceSelector.matches(*labels)) {
-          keys.push_back(key);
-        }
-      }
-    }
+    auto keys = index.keysWhere([&](const policy::ProxyPolicy& p) {
+      return p.spec.injectionEnabled && labels && p.spec.namespaceSelector.matches(*labels);
+    });
     for (const auto& key : keys) enqueue(key);
   }
 
@@ -257,16 +200,11 @@ struct PolicyController::State : InjectionWorld {
   std::optional<std::map<std::string, std::string>> namespaceLabels(const std::string& ns) {
     auto object = namespaces.get(ns);
     if (!object) return std::nullopt;
-    return webhook::metadataMap(*object, "labels");
+    return encoding::metadataMap(*object, "labels");
   }
 
   void deleteCopiesOf(const std::string& policyName) {
-    std::vector<ObjectRef> refs;
-    {
-      std::lock_guard lock(parsedMutex);
-      for (const auto& [ref, object] : copies[policyName]) refs.push_back(ref);
-    }
-    for (const auto& ref : refs) {
+    for (const auto& ref : copies.refsOf(policyName)) {
       try {
         injectionWriter.deleteCopy(ref);
       } catch (const std::exception& e) {
@@ -280,43 +218,9 @@ struct PolicyController::State : InjectionWorld {
 
   // Copies whose policy is gone (deleted while no replica led): removed when leading starts.
   void sweepOrphanCopies() {
-    std::vector<std::string> orphans;
-    {
-      std::lock_guard lock(parsedMutex);
-      for (const auto& [owner, refs] : copies) {
-        if (!refs.empty() && !policies.get(owner)) orphans.push_back(owner);
-      }
+    for (const auto& owner : copies.owners()) {
+      if (!policies.get(owner)) deleteCopiesOf(owner);
     }
-    for (const auto& owner : orphans) deleteCopiesOf(owner);
-  }
-
-  PolicySnapshot policySnapshot() {
-    std::lock_guard lock(parsedMutex);
-    return snapshotLocked();
-  }
-
-  PolicySnapshot snapshotLocked() {
-    if (!snapshot) {
-      auto all = std::make_shared<std::vector<policy::ProxyPolicy>>();
-      for (const auto& [key, p] : parsed) all->push_back(p);
-      snapshot = std::move(all);
-    }
-    return snapshot;
-  }
-
-  std::shared_ptr<const webhook::AdmissionPolicies> admissionPolicies() {
-    std::lock_guard lock(parsedMutex);
-    if (!admission || admissionStale) {
-      auto out = std::make_shared<webhook::AdmissionPolicies>();
-      out->policies = snapshotLocked();
-      out->caBundleHashes = caBundleHashes;
-      out->cluster = options.cluster;
-      out->operatorNamespace = options.operatorNamespace;
-      webhook::prepareAdmission(*out, admission.get());
-      admission = std::move(out);
-      admissionStale = false;
-    }
-    return admission;
   }
 
   // InjectionWorld
@@ -324,14 +228,11 @@ struct PolicyController::State : InjectionWorld {
     InjectionInputs in;
     for (const auto& ns : namespaces.list()) {
       in.namespaces.push_back({ns.value("/metadata/name"_json_pointer, std::string()),
-                               webhook::metadataMap(ns, "labels")});
+                               encoding::metadataMap(ns, "labels")});
     }
     in.podsIn = [this](const std::string& ns) { return pods.listNamespace(ns); };
-    in.policies = [this] { return policySnapshot(); };
-    {
-      std::lock_guard lock(parsedMutex);
-      for (const auto& [ref, object] : copies[policyName]) in.copies.push_back(object);
-    }
+    in.policies = [this] { return index.snapshot(); };
+    in.copies = copies.objectsOf(policyName);
     in.operatorNamespace = options.operatorNamespace;
     in.credentialsKey = credentialsKey;
     return in;
@@ -348,7 +249,7 @@ struct PolicyController::State : InjectionWorld {
 
   void work() {
     while (auto key = queue.get()) {
-      queueDepth.withLabels({}).set(static_cast<double>(queue.len()));
+      metrics.queueDepth.withLabels({}).set(static_cast<double>(queue.len()));
       reconcileOne(*key);
       queue.done(*key);
     }
@@ -364,15 +265,15 @@ struct PolicyController::State : InjectionWorld {
       auto result = reconciler.reconcile(*object);
       queue.forget(key);
       if (result.requeueAfter) queue.addAfter(key, *result.requeueAfter);
-      reconciles.withLabels({result.wroteStatus ? "updated" : "unchanged"}).inc();
+      metrics.reconciles.withLabels({result.wroteStatus ? "updated" : "unchanged"}).inc();
       if (result.injection) {
-        injectedPods.withLabels({key}).set(result.injection->injectedPods);
-        stalePods.withLabels({key}).set(result.injection->stalePods);
+        metrics.injectedPods.withLabels({key}).set(result.injection->injectedPods);
+        metrics.stalePods.withLabels({key}).set(result.injection->stalePods);
       }
       publishClassification(key);
     } catch (const std::exception& e) {
-      reconciles.withLabels({"error"}).inc();
-      reconcileErrors.withLabels({}).inc();
+      metrics.reconciles.withLabels({"error"}).inc();
+      metrics.reconcileErrors.withLabels({}).inc();
       log.warn("reconcile failed, will retry",
                {{"policy", key}, {"error", e.what()}, {"retries", queue.numRequeues(key)}});
       queue.addRateLimited(key);
@@ -382,22 +283,15 @@ struct PolicyController::State : InjectionWorld {
   void publishClassification(const std::string& key) {
     auto result = scheduler.latest(key);
     if (!result) return;
-    std::string current(probe::toString(result->report.classification));
-    for (const char* c : {"Supported", "Warn", "Unsupported", "Unknown"}) {
-      classification.withLabels({key, c}).set(current == c ? 1 : 0);
-    }
+    metrics.publishClassification(key, std::string(probe::toString(result->report.classification)));
   }
 
   kube::Client& client;
   runtime::Logger& log;
   ControllerOptions options;
-  runtime::CounterFamily& reconciles;
-  runtime::CounterFamily& reconcileErrors;
-  runtime::GaugeFamily& queueDepth;
-  runtime::HistogramFamily& probeDuration;
-  runtime::GaugeFamily& classification;
-  runtime::GaugeFamily& injectedPods;
-  runtime::GaugeFamily& stalePods;
+  ControllerMetrics metrics;
+  PolicyIndex index;
+  CopyTracker copies;
   runtime::WorkQueue queue;
   kube::EventRecorder events;
   ClientObjectReader reader;
@@ -405,13 +299,6 @@ struct PolicyController::State : InjectionWorld {
   ProbeScheduler scheduler;
   ClientInjectionWriter injectionWriter;
   Reconciler reconciler;
-  std::mutex parsedMutex;
-  std::map<std::string, policy::ProxyPolicy> parsed;
-  std::map<std::string, std::string> caBundleHashes;
-  PolicySnapshot snapshot;  // of `parsed`; reset when it changes
-  std::shared_ptr<const webhook::AdmissionPolicies> admission;        // rebuilt when stale, reusing
-  bool admissionStale = false;                                        // its prepared injections
-  std::map<std::string, std::map<ObjectRef, nlohmann::json>> copies;  // by policy name
   std::atomic<bool> reconciling{false};
   const std::string credentialsKey = encoding::randomBytes(32);  // see InjectionInputs
   Informer policies;
@@ -442,7 +329,7 @@ bool PolicyController::synced() const {
 }
 
 std::shared_ptr<const webhook::AdmissionPolicies> PolicyController::admissionPolicies() const {
-  return state_->admissionPolicies();
+  return state_->index.admissionPolicies();
 }
 
 std::optional<webhook::PodNamespace> PolicyController::namespaceOf(const std::string& name) const {

@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "encoding/encoding.h"
+#include "encoding/files.h"
 #include "kube/client.h"
 #include "kube/errors.h"
 #include "trust/serving_certificate.h"
@@ -29,11 +30,9 @@ struct StoredCertificates {
 };
 
 std::string readFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw std::runtime_error("cannot read " + path);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
+  auto text = encoding::readFile(path);
+  if (!text) throw std::runtime_error("cannot read " + path);
+  return std::move(*text);
 }
 
 // The first PEM block of a bundle: the current CA of ca.crt.

@@ -24,6 +24,11 @@
 #include <sstream>
 #include <thread>
 
+#include "encoding/files.h"
+#include "encoding/object_metadata.h"
+#include "runtime/backoff.h"
+#include "runtime/stop_aware_sleep.h"
+
 namespace agentproxy::kube {
 namespace {
 
@@ -58,14 +63,6 @@ bool initThreadPool(size_t threads) {
   return configured;
 }
 
-// Sleeps for `delay` unless `stop` is requested first; returns false when stopped.
-bool sleepFor(std::chrono::milliseconds delay, const std::stop_token& stop) {
-  std::mutex m;
-  std::condition_variable_any cv;
-  std::unique_lock lock(m);
-  return !cv.wait_for(lock, stop, delay, [] { return false; }) && !stop.stop_requested();
-}
-
 // The bearer token, re-read from its file when the file changes.
 class TokenSource {
  public:
@@ -81,11 +78,8 @@ class TokenSource {
                      st.st_mtim.tv_nsec != mtime_.tv_nsec || st.st_size != size_ ||
                      st.st_ino != inode_;
       if (changed) {
-        std::ifstream in(file_, std::ios::binary);
-        if (in) {
-          std::ostringstream text;
-          text << in.rdbuf();
-          fileToken_ = text.str();
+        if (auto text = encoding::readFile(file_)) {
+          fileToken_ = std::move(*text);
           while (!fileToken_.empty() && (fileToken_.back() == '\n' || fileToken_.back() == '\r' ||
                                          fileToken_.back() == ' ')) {
             fileToken_.pop_back();
@@ -300,8 +294,8 @@ class Client::Impl {
       auto capped = std::min<std::chrono::seconds>(*info.retryAfter, options_.maxRetryAfter);
       return std::chrono::duration_cast<std::chrono::milliseconds>(capped);
     }
-    auto delay = options_.retryBaseDelay * (1LL << std::min(attempt, 20));
-    return std::min<std::chrono::milliseconds>(delay, options_.retryMaxDelay);
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+        runtime::BackoffPolicy{options_.retryBaseDelay, options_.retryMaxDelay}.delay(attempt));
   }
 
   std::string watch(const ResourceType& type, std::string_view ns, const WatchOptions& options,
@@ -311,7 +305,7 @@ class Client::Impl {
     std::string resourceVersion = options.resourceVersion;
     int failures = 0;
     bool reauthenticated = false;
-    auto backoff = options.initialBackoff;
+    runtime::Backoff backoff({options.initialBackoff, options.maxBackoff});
     while (!stop.stop_requested()) {
       std::exception_ptr failure;
       std::string why;
@@ -324,7 +318,7 @@ class Client::Impl {
         if (events > 0 || std::chrono::steady_clock::now() - started > std::chrono::seconds(1)) {
           reauthenticated = false;
           failures = 0;
-          backoff = options.initialBackoff;
+          backoff.reset();
           if (options.onReconnect) options.onReconnect("watch stream ended; resuming");
           continue;
         }
@@ -350,21 +344,20 @@ class Client::Impl {
       if (events > 0) {
         reauthenticated = false;
         failures = 0;
-        backoff = options.initialBackoff;
+        backoff.reset();
       }
       ++failures;
       if (options.maxConsecutiveFailures && failures > *options.maxConsecutiveFailures) {
         if (failure) std::rethrow_exception(failure);
         throw TransportError("WATCH " + url(path) + ": " + why);
       }
-      auto delay = backoff;
+      auto delay = std::chrono::duration_cast<std::chrono::milliseconds>(backoff.next());
       if (retryAfter) {
         delay = std::chrono::duration_cast<std::chrono::milliseconds>(
             std::min<std::chrono::seconds>(*retryAfter, options_.maxRetryAfter));
       }
       if (options.onReconnect) options.onReconnect(why);
-      if (!sleepFor(delay, stop)) break;
-      backoff = std::min(backoff * 2, options.maxBackoff);
+      if (!runtime::sleepUnlessStopped(stop, delay)) break;
     }
     return resourceVersion;
   }
@@ -596,13 +589,6 @@ std::vector<std::pair<std::string, std::string>> listQuery(const ListOptions& op
   return query;
 }
 
-std::string metadataString(const nlohmann::json& list, const char* key) {
-  auto meta = list.find("metadata");
-  if (meta == list.end() || !meta->is_object()) return "";
-  auto value = meta->find(key);
-  if (value == meta->end() || !value->is_string()) return "";
-  return value->get<std::string>();
-}
 }  // namespace
 
 ObjectList Client::list(const ResourceType& type, std::string_view ns, const ListOptions& options) {
@@ -610,8 +596,8 @@ ObjectList Client::list(const ResourceType& type, std::string_view ns, const Lis
       impl_->callJson("GET", resourcePath(type, ns, "") + queryString(listQuery(options)), nullptr,
                       "application/json", options.metadataOnly ? kAcceptMetadataList : kAcceptJson);
   ObjectList out;
-  out.resourceVersion = metadataString(answer, "resourceVersion");
-  out.continueToken = metadataString(answer, "continue");
+  out.resourceVersion = encoding::metadataString(answer, "resourceVersion");
+  out.continueToken = encoding::metadataString(answer, "continue");
   if (auto items = answer.find("items"); items != answer.end() && items->is_array()) {
     out.items.reserve(items->size());
     for (auto& item : *items) out.items.push_back(std::move(item));

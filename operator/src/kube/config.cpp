@@ -1,7 +1,5 @@
 #include "kube/config.h"
 
-#include "encoding/encoding.h"
-
 #include <openssl/bio.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -17,24 +15,15 @@
 #include <memory>
 #include <sstream>
 
+#include "encoding/encoding.h"
+#include "encoding/files.h"
 #include "kube/errors.h"
+#include "trust/openssl_handles.h"
 
 namespace agentproxy::kube {
 namespace {
 
 std::string quote(std::string_view s) { return "\"" + std::string(s) + "\""; }
-
-// Reads a whole file; nullopt and errno's text in `why` when it cannot.
-std::optional<std::string> readFile(const std::filesystem::path& path, std::string& why) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    why = std::strerror(errno);
-    return std::nullopt;
-  }
-  std::ostringstream out;
-  out << in.rdbuf();
-  return out.str();
-}
 
 // A kubeconfig's base64 value (padded, as client-go requires); line breaks and spaces, which
 // wrapped YAML can leave in it, are ignored.
@@ -52,11 +41,9 @@ std::optional<std::string> base64Decode(std::string_view text) {
 }
 
 int countPemCertificates(const std::string& pem) {
-  std::unique_ptr<BIO, decltype(&BIO_free)> bio(
-      BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())), BIO_free);
+  trust::detail::BioPtr bio = trust::detail::readBio(pem);
   int count = 0;
-  while (X509* cert = PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr)) {
-    X509_free(cert);
+  while (trust::detail::X509Ptr cert{PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr)}) {
     ++count;
   }
   ERR_clear_error();
@@ -64,13 +51,10 @@ int countPemCertificates(const std::string& pem) {
 }
 
 bool hasPemPrivateKey(const std::string& pem) {
-  std::unique_ptr<BIO, decltype(&BIO_free)> bio(
-      BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())), BIO_free);
-  EVP_PKEY* key = PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr);
+  trust::detail::BioPtr bio = trust::detail::readBio(pem);
+  trust::detail::KeyPtr key(PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr));
   ERR_clear_error();
-  if (key == nullptr) return false;
-  EVP_PKEY_free(key);
-  return true;
+  return key != nullptr;
 }
 
 class KubeconfigParser {
@@ -173,7 +157,7 @@ class KubeconfigParser {
     std::string file = scalar(map, key, where);
     if (file.empty()) return "";
     std::string why;
-    auto text = readFile(resolve(file), why);
+    auto text = encoding::readFile(resolve(file), &why);
     if (!text) fail(where + ": " + key + " " + resolve(file).string() + ": cannot read: " + why);
     return *text;
   }
@@ -210,7 +194,7 @@ class KubeconfigParser {
     if (std::string file = scalar(user, "tokenFile", where); !file.empty()) {
       config.tokenFile = resolve(file);
       std::string why;
-      if (!readFile(config.tokenFile, why)) {
+      if (!encoding::readFile(config.tokenFile, &why)) {
         fail(where + ": tokenFile " + config.tokenFile.string() + ": cannot read: " + why);
       }
     }
@@ -248,7 +232,7 @@ Config parseKubeconfig(std::string_view yamlText, const std::filesystem::path& p
 
 Config loadKubeconfig(const std::filesystem::path& path, std::optional<std::string> context) {
   std::string why;
-  auto text = readFile(path, why);
+  auto text = encoding::readFile(path, &why);
   if (!text) throw ConfigError("kubeconfig " + path.string() + ": cannot read: " + why);
   return parseKubeconfig(*text, path, std::move(context));
 }
@@ -273,12 +257,12 @@ Config inClusterConfig(const InClusterSource& source) {
   config.server = "https://" + (ipv6 ? "[" + *host + "]" : *host) + ":" + *port;
 
   std::string why;
-  if (!readFile(source.tokenFile, why)) {
+  if (!encoding::readFile(source.tokenFile, &why)) {
     throw ConfigError("in-cluster config: token " + source.tokenFile.string() +
                       ": cannot read: " + why);
   }
   config.tokenFile = source.tokenFile;
-  auto ca = readFile(source.caFile, why);
+  auto ca = encoding::readFile(source.caFile, &why);
   if (!ca) {
     throw ConfigError("in-cluster config: CA " + source.caFile.string() + ": cannot read: " + why);
   }
@@ -287,7 +271,7 @@ Config inClusterConfig(const InClusterSource& source) {
                       " holds no PEM certificate");
   }
   config.caPem = std::move(*ca);
-  if (auto ns = readFile(source.namespaceFile, why)) {
+  if (auto ns = encoding::readFile(source.namespaceFile, &why)) {
     while (!ns->empty() && (ns->back() == '\n' || ns->back() == ' ')) ns->pop_back();
     if (!ns->empty()) config.defaultNamespace = *ns;
   }

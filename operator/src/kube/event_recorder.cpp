@@ -2,21 +2,16 @@
 
 #include <cstdio>
 
+#include "encoding/object_metadata.h"
 #include "kube/client.h"
 
 namespace agentproxy::kube {
 namespace {
 
-std::string metaString(const nlohmann::json& object, const char* key) {
-  if (!object.is_object()) return "";
-  auto meta = object.find("metadata");
-  if (meta == object.end() || !meta->is_object()) return "";
-  auto value = meta->find(key);
-  return value != meta->end() && value->is_string() ? value->get<std::string>() : "";
-}
+using encoding::metadataString;
 
 std::string eventNamespace(const nlohmann::json& object) {
-  std::string ns = metaString(object, "namespace");
+  std::string ns = metadataString(object, "namespace");
   return ns.empty() ? "default" : ns;
 }
 
@@ -33,10 +28,11 @@ nlohmann::json EventRecorder::makeEvent(const nlohmann::json& involvedObject, Ev
                                         std::chrono::system_clock::time_point now) const {
   nlohmann::json ref = {{"apiVersion", involvedObject.value("apiVersion", "")},
                         {"kind", involvedObject.value("kind", "")},
-                        {"name", metaString(involvedObject, "name")}};
-  if (std::string ns = metaString(involvedObject, "namespace"); !ns.empty()) ref["namespace"] = ns;
-  if (std::string uid = metaString(involvedObject, "uid"); !uid.empty()) ref["uid"] = uid;
-  if (std::string rv = metaString(involvedObject, "resourceVersion"); !rv.empty()) {
+                        {"name", metadataString(involvedObject, "name")}};
+  if (std::string ns = metadataString(involvedObject, "namespace"); !ns.empty())
+    ref["namespace"] = ns;
+  if (std::string uid = metadataString(involvedObject, "uid"); !uid.empty()) ref["uid"] = uid;
+  if (std::string rv = metadataString(involvedObject, "resourceVersion"); !rv.empty()) {
     ref["resourceVersion"] = rv;
   }
   std::string stamp = formatTime(now);
@@ -56,14 +52,15 @@ nlohmann::json EventRecorder::makeEvent(const nlohmann::json& involvedObject, Ev
 
 std::string EventRecorder::record(const nlohmann::json& involvedObject, EventType type,
                                   const std::string& reason, const std::string& message) {
-  if (!involvedObject.is_object() || metaString(involvedObject, "name").empty()) {
+  if (!involvedObject.is_object() || metadataString(involvedObject, "name").empty()) {
     return "cannot record an Event: the involved object has no metadata.name";
   }
   auto now = clock_();
-  std::string objectKey = metaString(involvedObject, "uid");
+  std::string objectKey = metadataString(involvedObject, "uid");
   if (objectKey.empty()) {
-    objectKey = involvedObject.value("kind", "") + "/" + metaString(involvedObject, "namespace") +
-                "/" + metaString(involvedObject, "name");
+    objectKey = involvedObject.value("kind", "") + "/" +
+                metadataString(involvedObject, "namespace") + "/" +
+                metadataString(involvedObject, "name");
   }
   std::string key = objectKey + "\x1f" + (type == EventType::kWarning ? "W" : "N") + "\x1f" +
                     reason + "\x1f" + message;
@@ -94,7 +91,7 @@ std::string EventRecorder::record(const nlohmann::json& involvedObject, EventTyp
         suffix, sizeof suffix, ".%llx",
         static_cast<unsigned long long>(
             std::chrono::duration_cast<std::chrono::nanoseconds>(now.time_since_epoch()).count()));
-    std::string name = metaString(involvedObject, "name") + suffix;
+    std::string name = metadataString(involvedObject, "name") + suffix;
     std::string ns = eventNamespace(involvedObject);
     client_.create(resources::events(), ns,
                    makeEvent(involvedObject, type, reason, message, name, now));

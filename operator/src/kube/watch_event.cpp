@@ -1,5 +1,7 @@
 #include "kube/watch_event.h"
 
+#include "encoding/object_metadata.h"
+
 namespace agentproxy::kube {
 
 std::string_view watchEventTypeName(WatchEventType type) {
@@ -19,12 +21,7 @@ std::string_view watchEventTypeName(WatchEventType type) {
 }
 
 std::string WatchEvent::resourceVersion() const {
-  if (!object.is_object()) return "";
-  auto meta = object.find("metadata");
-  if (meta == object.end() || !meta->is_object()) return "";
-  auto rv = meta->find("resourceVersion");
-  if (rv == meta->end() || !rv->is_string()) return "";
-  return rv->get<std::string>();
+  return encoding::metadataString(object, "resourceVersion");
 }
 
 void WatchLineSplitter::feed(std::string_view bytes) {

@@ -11,6 +11,7 @@
 #include <optional>
 #include <sstream>
 
+#include "encoding/files.h"
 #include "probe/proxy_url.h"
 #include "trust/ca_bundle.h"
 
@@ -72,11 +73,9 @@ std::string loadCertificateFile(const std::string& path) {
   if (std::filesystem::is_directory(path, ec)) {
     throw InputError("cannot read CA file " + path + ": it is a directory");
   }
-  std::ifstream file(path, std::ios::binary);
-  if (!file) throw InputError("cannot read CA file " + path);
-  std::ostringstream text;
-  text << file.rdbuf();
-  return parseCertificateBundle(text.str(), "CA file " + path);
+  auto text = encoding::readFile(path);
+  if (!text) throw InputError("cannot read CA file " + path);
+  return parseCertificateBundle(*text, "CA file " + path);
 }
 
 namespace {
@@ -89,12 +88,7 @@ std::string systemRootsFile() {
 }  // namespace
 
 const std::string& systemRootsPem() {
-  static const std::string pem = [] {
-    std::ifstream file(systemRootsFile(), std::ios::binary);
-    std::ostringstream text;
-    if (file) text << file.rdbuf();
-    return text.str();
-  }();
+  static const std::string pem = encoding::readFile(systemRootsFile()).value_or("");
   return pem;
 }
 

@@ -1,7 +1,5 @@
 #include "probe/stream.h"
 
-#include "probe/resolver.h"
-
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -19,6 +17,9 @@
 #include <exception>
 #include <map>
 #include <mutex>
+
+#include "probe/resolver.h"
+#include "trust/openssl_handles.h"
 
 namespace agentproxy::probe {
 namespace {
@@ -295,14 +296,11 @@ std::string wireAlpn(const std::vector<std::string>& protocols) {
   return wire;
 }
 
+// RFC 2253 with non-ASCII bytes escaped (\\xx), as the probe reports names.
 std::string nameToString(const X509_NAME* name) {
-  BIO* mem = BIO_new(BIO_s_mem());
-  X509_NAME_print_ex(mem, name, 0, XN_FLAG_RFC2253);
-  char* data = nullptr;
-  long len = BIO_get_mem_data(mem, &data);
-  std::string out(data, static_cast<size_t>(len));
-  BIO_free(mem);
-  return out;
+  trust::detail::BioPtr mem(BIO_new(BIO_s_mem()));
+  X509_NAME_print_ex(mem.get(), name, 0, XN_FLAG_RFC2253);
+  return trust::detail::bioText(mem.get());
 }
 
 // Verification stores, shared: parsing a bundle (the system's holds ~140 certificates) for
@@ -342,13 +340,11 @@ class StoreCache {
       ERR_clear_error();
       return store;
     }
-    BIO* mem = BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()));
-    while (X509* cert = PEM_read_bio_X509(mem, nullptr, nullptr, nullptr)) {
-      X509_STORE_add_cert(store, cert);
-      X509_free(cert);
+    trust::detail::BioPtr mem = trust::detail::readBio(pem);
+    while (trust::detail::X509Ptr cert{PEM_read_bio_X509(mem.get(), nullptr, nullptr, nullptr)}) {
+      X509_STORE_add_cert(store, cert.get());
     }
     ERR_clear_error();
-    BIO_free(mem);
     return store;
   }
 
@@ -422,13 +418,9 @@ namespace {
 
 std::string asn1TimeText(const ASN1_TIME* time) {
   if (!time) return "an unknown date";
-  BIO* mem = BIO_new(BIO_s_mem());
-  ASN1_TIME_print(mem, time);
-  char* data = nullptr;
-  long len = BIO_get_mem_data(mem, &data);
-  std::string out(data, static_cast<size_t>(len));
-  BIO_free(mem);
-  return out;
+  trust::detail::BioPtr mem(BIO_new(BIO_s_mem()));
+  ASN1_TIME_print(mem.get(), time);
+  return trust::detail::bioText(mem.get());
 }
 
 // What the certificate is for: its DNS and IP subject alternative names, else its subject CN.
@@ -497,9 +489,10 @@ bool TlsStream::verifies(const std::string& rootsPem, const std::string& hostnam
     if (reason) *reason = "the server presented no certificate";
     return false;
   }
-  X509_STORE* store = sharedStore(rootsPem);
-  X509_STORE_CTX* ctx = X509_STORE_CTX_new();
-  X509_STORE_CTX_init(ctx, store, leaf, chain);
+  trust::detail::StorePtr store(sharedStore(rootsPem));
+  trust::detail::StoreCtxPtr owned(X509_STORE_CTX_new());
+  X509_STORE_CTX* ctx = owned.get();
+  X509_STORE_CTX_init(ctx, store.get(), leaf, chain);
   if (!hostname.empty()) {
     X509_VERIFY_PARAM* param = X509_STORE_CTX_get0_param(ctx);
     unsigned char ip[16];
@@ -512,8 +505,6 @@ bool TlsStream::verifies(const std::string& rootsPem, const std::string& hostnam
   }
   bool ok = X509_verify_cert(ctx) == 1;
   if (!ok && reason) *reason = verifyProblem(X509_STORE_CTX_get_error(ctx), ctx, leaf, hostname);
-  X509_STORE_CTX_free(ctx);
-  X509_STORE_free(store);
   ERR_clear_error();
   return ok;
 }

@@ -1,8 +1,9 @@
 #include "runtime/rate_limiter.h"
 
 #include <algorithm>
-#include <cmath>
 #include <stdexcept>
+
+#include "runtime/backoff.h"
 
 namespace agentproxy::runtime {
 
@@ -29,12 +30,7 @@ int RateLimiter::numRequeues(const std::string& key) const {
 }
 
 Clock::Duration RateLimiter::backoff(int failures) const {
-  // Computed in floating point so that a key failing for days saturates at maxDelay instead of
-  // overflowing the shift, as client-go does.
-  const double delay =
-      static_cast<double>(config_.baseDelay.count()) * std::pow(2.0, static_cast<double>(failures));
-  if (delay >= static_cast<double>(config_.maxDelay.count())) return config_.maxDelay;
-  return Clock::Duration(static_cast<Clock::Duration::rep>(delay));
+  return BackoffPolicy{config_.baseDelay, config_.maxDelay}.delay(failures);
 }
 
 // golang.org/x/time/rate's Reserve(): the bucket refills at qps up to burst; a reservation

@@ -1,5 +1,7 @@
-// OpenSSL plumbing shared by the trust library's .cpp files: owning handles, PEM in and out,
-// time conversions. Internal: it includes OpenSSL headers, so no public header includes it.
+// OpenSSL plumbing: owning handles, PEM in and out, time conversions. The one set of handle
+// types for every .cpp file that calls OpenSSL (trust, the probe's TLS, the kube config's PEM
+// checks, the webhook server). Internal: it includes OpenSSL headers, so no public header
+// includes it.
 //
 // Guarantees: readers return null instead of throwing and never prompt for a passphrase;
 // opensslReason() gives OpenSSL's reason text only (never the error data OpenSSL may attach,

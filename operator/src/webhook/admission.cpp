@@ -2,8 +2,9 @@
 
 #include <nlohmann/json.hpp>
 
-#include "webhook/admission_review.h"
+#include "encoding/object_metadata.h"
 #include "injection/pod_injection.h"
+#include "webhook/admission_review.h"
 
 namespace agentproxy::webhook {
 namespace {
@@ -11,14 +12,8 @@ namespace {
 using nlohmann::json;
 
 std::string podName(const AdmissionRequest& request) {
-  auto metadata = request.pod.find("metadata");
-  auto field = [&](const char* key) {
-    if (metadata == request.pod.end() || !metadata->is_object()) return std::string();
-    auto it = metadata->find(key);
-    return it != metadata->end() && it->is_string() ? it->get<std::string>() : std::string();
-  };
-  auto name = field("name");
-  if (name.empty()) name = field("generateName") + "*";
+  auto name = encoding::metadataString(request.pod, "name");
+  if (name.empty()) name = encoding::metadataString(request.pod, "generateName") + "*";
   return request.namespace_ + "/" + name;
 }
 

@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "serving/tcp_listener.h"
+#include "trust/openssl_handles.h"
 
 namespace agentproxy::webhook {
 namespace {
@@ -90,12 +91,12 @@ int selectHttp11(SSL* /*ssl*/, const unsigned char** out, unsigned char* outlen,
   return SSL_TLSEXT_ERR_NOACK;
 }
 
-using UniqueBio = std::unique_ptr<BIO, decltype(&BIO_free)>;
-using UniqueX509 = std::unique_ptr<X509, decltype(&X509_free)>;
-using UniqueKey = std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)>;
+using trust::detail::BioPtr;
+using trust::detail::KeyPtr;
+using trust::detail::X509Ptr;
 
-UniqueBio memoryBio(const std::string& text) {
-  UniqueBio bio(BIO_new_mem_buf(text.data(), static_cast<int>(text.size())), BIO_free);
+BioPtr memoryBio(const std::string& text) {
+  BioPtr bio = trust::detail::readBio(text);
   if (!bio) throw std::bad_alloc();
   return bio;
 }
@@ -105,11 +106,11 @@ UniqueBio memoryBio(const std::string& text) {
 std::shared_ptr<ssl::context> makeTlsContext(const std::string& certChainPem,
                                              const std::string& keyPem) {
   ERR_clear_error();
-  std::vector<UniqueX509> chain;
+  std::vector<X509Ptr> chain;
   {
-    UniqueBio bio = memoryBio(certChainPem);
+    BioPtr bio = memoryBio(certChainPem);
     while (X509* cert = PEM_read_bio_X509(bio.get(), nullptr, refusePassphrase, nullptr)) {
-      chain.emplace_back(cert, X509_free);
+      chain.emplace_back(cert);
     }
     // Running out of PEM blocks ends the loop with "no start line"; anything else is a
     // block that is there but broken.
@@ -126,9 +127,9 @@ std::shared_ptr<ssl::context> makeTlsContext(const std::string& certChainPem,
     }
     ERR_clear_error();
   }
-  UniqueKey key(nullptr, EVP_PKEY_free);
+  KeyPtr key;
   {
-    UniqueBio bio = memoryBio(keyPem);
+    BioPtr bio = memoryBio(keyPem);
     key.reset(PEM_read_bio_PrivateKey(bio.get(), nullptr, refusePassphrase, nullptr));
     if (!key) {
       throw credentialsError("no readable unencrypted PEM private key (" + takeOpenSslError() +

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <nlohmann/json.hpp>
 
+#include "encoding/object_metadata.h"
+
 namespace agentproxy::webhook {
 namespace {
 
@@ -21,19 +23,6 @@ bool isSystemNamespace(std::string_view name) {
 
 }  // namespace
 
-std::map<std::string, std::string> metadataMap(const json& object, const char* key) {
-  std::map<std::string, std::string> result;
-  if (!object.is_object()) return result;
-  auto metadata = object.find("metadata");
-  if (metadata == object.end() || !metadata->is_object()) return result;
-  auto map = metadata->find(key);
-  if (map == metadata->end() || !map->is_object()) return result;
-  for (const auto& [name, value] : map->items()) {
-    if (value.is_string()) result.emplace(name, value.get<std::string>());
-  }
-  return result;
-}
-
 bool isExcludedNamespace(const policy::ProxyPolicy& policy, std::string_view name,
                          std::string_view operatorNamespace) {
   return (!operatorNamespace.empty() && name == operatorNamespace) ||
@@ -50,14 +39,14 @@ PolicySelection selectPolicy(const json& pod, const PodNamespace& podNamespace,
   }
   const bool system = isSystemNamespace(podNamespace.name);
   const bool hostNetwork = pod.is_object() && runsInHostNetwork(pod);
-  auto annotations = metadataMap(pod, "annotations");
+  auto annotations = encoding::metadataMap(pod, "annotations");
   if (auto it = annotations.find(std::string(kInjectAnnotation));
       it != annotations.end() && it->second == "false") {
     selection.outcome = SelectionOutcome::kOptedOut;
     return selection;
   }
 
-  auto labels = metadataMap(pod, "labels");
+  auto labels = encoding::metadataMap(pod, "labels");
   std::vector<const policy::ProxyPolicy*> candidates;
   for (const auto& p : policies) {
     if (p.spec.injectionEnabled && (!system || p.spec.injectSystemNamespaces) &&

@@ -56,9 +56,6 @@ PolicySelection selectPolicy(const nlohmann::json& pod, const PodNamespace& podN
 bool isExcludedNamespace(const policy::ProxyPolicy& policy, std::string_view name,
                          std::string_view operatorNamespace);
 
-// metadata.labels or metadata.annotations of an object as a string map (other values ignored).
-std::map<std::string, std::string> metadataMap(const nlohmann::json& object, const char* key);
-
 // "kube-system is a system namespace", for logs and AdmissionReview warnings.
 std::string describe(const PolicySelection& selection, const PodNamespace& podNamespace);
 
