@@ -44,7 +44,7 @@ sys.path.insert(0, os.path.join(ROOT, "tests", "support"))
 from cluster import Cluster  # noqa: E402
 from installation import NS, OPERATOR_USER, Installation  # noqa: E402
 from lab import ProxyLab  # noqa: E402
-from load import POLICIES, in_parallel, policy_doc  # noqa: E402
+from load import POLICIES, in_parallel, peak_rss_mib, policy_doc  # noqa: E402
 
 parser = argparse.ArgumentParser(description="controller benchmark")
 parser.add_argument("count", nargs="?", type=int, default=1000)
@@ -67,14 +67,6 @@ parser.add_argument("--trusted", action="store_true",
 args = parser.parse_args()
 count = args.count
 TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def peak_rss_mib(pid):
-    with open(f"/proc/{pid}/status", encoding="utf-8") as handle:
-        for line in handle:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def cpu_seconds(pids, descendants=True, by_command=None):

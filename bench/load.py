@@ -13,6 +13,15 @@ CLIENTS = 16
 INJECT_LABEL = {"agentproxy.io/inject": "enabled"}
 
 
+def peak_rss_mib(pid):
+    """A process' peak resident set (VmHWM), in MiB."""
+    with open(f"/proc/{pid}/status", encoding="utf-8") as handle:
+        for line in handle:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
 def policy_doc(name, proxy, target, server_name=None, server_ca=None, opt_in=True):
     """A policy with one target; server_ca (namespace, name, key) names the ConfigMap holding
     the CA that issues the target's certificate. With opt_in the policy injects into the

@@ -24,7 +24,7 @@ sys.path.insert(0, os.path.join(ROOT, "tests", "support"))
 import installation as installation_module  # noqa: E402
 from cluster import Cluster  # noqa: E402
 from installation import AGENTPROXY, Installation  # noqa: E402
-from load import in_parallel  # noqa: E402
+from load import in_parallel, peak_rss_mib  # noqa: E402
 
 parser = argparse.ArgumentParser(description="Secrets benchmark")
 parser.add_argument("--secrets", type=int, default=2000)
@@ -36,14 +36,6 @@ parser.add_argument("--settle", type=float, default=10,
 parser.add_argument("--compare", default="",
                     help="another agentproxy binary to measure the same way afterwards")
 args = parser.parse_args()
-
-
-def peak_rss_mib(pid):
-    with open(f"/proc/{pid}/status", encoding="utf-8") as handle:
-        for line in handle:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def ready(operator):
