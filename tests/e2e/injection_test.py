@@ -515,7 +515,7 @@ class InjectionTest(unittest.TestCase):
 
     def test_the_password_is_stored_only_in_the_secrets_meant_to_hold_it(self):
         """Every object the API server stores (each listable resource of every group, as the
-        admin), the operator's log and the audit log, searched for the proxy password in each
+        admin), every key in etcd (raw), the operator's log and the audit log, searched for the proxy password in each
         form it takes: it is only in the source Secret and the operator's credentials copies."""
         self.namespace("scan", "scan")
         self.kubectl("apply", "-f", "-", input_text=policy_yaml("scan", "scan", self.proxy,
@@ -562,6 +562,25 @@ class InjectionTest(unittest.TestCase):
                           f"{resource} {namespace}/{name} holds the password ({', '.join(hits)})")
         self.assertIn(("secrets", NS, "proxy-auth"), [h[:3] for h in holders])
         self.assertIn(("secrets", "scan", "agentproxy-proxy-scan"), [h[:3] for h in holders])
+        # etcd itself, every key: the raw bytes the API server stored (a Secret's data is there
+        # unencoded), so the plain and the percent-encoded forms are searched as bytes too.
+        stored, keys = [], 0
+        for key, value in self.server.etcd_items():
+            keys += 1
+            text = value.decode("latin-1")
+            hits = found_in(text)
+            if hits:
+                stored.append((key, tuple(hits)))
+        self.assertGreater(keys, 100, "etcd answered too few keys to mean anything")
+        for key, hits in stored:
+            copy = key.startswith("/registry/secrets/") and \
+                key.rsplit("/", 1)[1].startswith("agentproxy-proxy-")
+            self.assertTrue(copy or key == f"/registry/secrets/{NS}/proxy-auth",
+                            f"etcd key {key} holds the password ({', '.join(hits)})")
+        self.assertIn(f"/registry/secrets/{NS}/proxy-auth", [k for k, _ in stored])
+        self.assertIn("/registry/secrets/scan/agentproxy-proxy-scan", [k for k, _ in stored])
+        print(f"\netcd scan: {keys} keys, the password (plain, percent-encoded, base64, "
+              f"Proxy-Authorization) only in {', '.join(sorted(k for k, _ in stored))}")
         self.assertEqual(found_in(self.operator.log()), [], "the operator's log")
         with open(os.path.join(self.server.dir, "audit.log"), encoding="utf-8") as handle:
             self.assertEqual(found_in(handle.read()), [], "the audit log")

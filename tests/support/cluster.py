@@ -91,6 +91,26 @@ class Cluster:
         """Compacts etcd at its current revision; returns the revision."""
         return int(self._script("compact", self.dir).strip())
 
+    def etcd_items(self):
+        """Every key and value etcd holds (the latest revision), values as the raw bytes the API
+        server stored (protobuf for built-in types, JSON for custom resources), through etcd's
+        JSON gateway: what a backup of etcd, or anyone who reads it, sees."""
+        ports = {}
+        with open(os.path.join(self.dir, "ports.env"), encoding="utf-8") as handle:
+            for line in handle:
+                key, _, value = line.strip().partition("=")
+                ports[key] = value
+        connection = http.client.HTTPConnection("127.0.0.1", int(ports["ETCD_PORT"]), timeout=30)
+        try:
+            everything = base64.b64encode(b"\0").decode()
+            connection.request("POST", "/v3/kv/range",
+                               json.dumps({"key": everything, "range_end": everything}))
+            answer = json.loads(connection.getresponse().read())
+        finally:
+            connection.close()
+        return [(base64.b64decode(kv["key"]).decode(), base64.b64decode(kv.get("value", "")))
+                for kv in answer.get("kvs", [])]
+
     def _script(self, *args, timeout=60):
         result = subprocess.run([CLUSTER_SH, *args], capture_output=True, text=True,
                                 timeout=timeout, check=False)
