@@ -8,10 +8,6 @@
 namespace agentproxy::probe {
 namespace {
 
-bool isIn(const std::vector<std::string>& list, const std::string& value) {
-  return std::find(list.begin(), list.end(), value) != list.end();
-}
-
 std::string title(const std::string& runtime) {
   if (runtime == "grpc-core") return "gRPC C-core (C++, Python, Ruby, PHP)";
   if (runtime == "go") return "grpc-go";
