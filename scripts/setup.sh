@@ -14,6 +14,8 @@ build_packages=(
 lab_packages=(squid-openssl tinyproxy nginx mitmproxy openssl curl python3)
 # bench/fuzz.sh: clang with libFuzzer and the sanitizer runtimes, llvm-symbolizer for the stacks.
 lab_packages+=(clang-14 libclang-rt-14-dev llvm-14)
+# scripts/tsan.sh: g++'s ThreadSanitizer runtime (g++ brings it on amd64; named so it is checked).
+lab_packages+=(libtsan2)
 # The agents' runtime matrix (tests/agents): network namespaces, the Python agent's grpcio (C-core)
 # and Maven for the Java agent (Go, the JDK and Node come with this machine kind).
 lab_packages+=(iproute2 python3-grpcio maven)

@@ -1,7 +1,9 @@
 // A plain-HTTP stand-in for an API server in trouble, for unit tests of what the operator does
 // when the server misbehaves in ways the real one does only at random: it listens on
-// 127.0.0.1 (a free port), counts the requests it reads and answers each with a fixed answer
-// (nothing at all when empty), until destroyed (the thread is joined, every socket closed).
+// 127.0.0.1 (a free port), counts the requests it reads and answers each with a fixed answer,
+// or with what a function makes of the request's head (nothing at all when empty), until
+// destroyed (the thread is joined, every socket closed). One request per connection: answers
+// should say "Connection: close".
 #pragma once
 
 #include <gtest/gtest.h>
@@ -11,17 +13,21 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <thread>
 #include <vector>
 
 namespace agentproxy::kube::testing {
 
-// A plain-HTTP stand-in for an API server in trouble, on 127.0.0.1: it counts the requests it
-// reads and answers each with `answer` (nothing at all when empty), until destroyed.
 class TroubledApiServer {
  public:
-  explicit TroubledApiServer(std::string answer) : answer_(std::move(answer)) {
+  // The request line and headers in, the whole answer out.
+  using Answer = std::function<std::string(const std::string& head)>;
+
+  explicit TroubledApiServer(std::string answer)
+      : TroubledApiServer([answer = std::move(answer)](const std::string&) { return answer; }) {}
+  explicit TroubledApiServer(Answer answer) : answer_(std::move(answer)) {
     fd_ = socket(AF_INET, SOCK_STREAM, 0);
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
@@ -57,14 +63,15 @@ class TroubledApiServer {
         head.append(buffer, static_cast<size_t>(n));
       }
       ++requests_;
-      if (!answer_.empty()) {
-        ssize_t ignored = write(c, answer_.data(), answer_.size());
+      const std::string answer = answer_(head);
+      if (!answer.empty()) {
+        ssize_t ignored = write(c, answer.data(), answer.size());
         (void)ignored;
       }
     }
   }
 
-  std::string answer_;
+  Answer answer_;
   int fd_ = -1;
   uint16_t port_ = 0;
   std::atomic<int> requests_{0};
