@@ -307,6 +307,11 @@ struct PolicyController::State : InjectionWorld {
   Informer namespaces;
   Informer pods;
   std::vector<std::jthread> informerThreads;
+  // Leadership arrives on the elector's thread while a stop signal may be stopping everything
+  // on the main one: `workers` and `stopped` are touched only under `lifecycle`, and no worker
+  // is started once stop() has begun.
+  std::mutex lifecycle;
+  bool stopped = false;
   std::vector<std::thread> workers;
 };
 
@@ -339,19 +344,35 @@ std::optional<webhook::PodNamespace> PolicyController::namespaceOf(const std::st
 }
 
 void PolicyController::startReconciling() {
+  {
+    std::lock_guard lock(state_->lifecycle);
+    if (state_->stopped) {
+      state_->log.info("not reconciling: stopping");
+      return;
+    }
+    state_->reconciling = true;
+  }
   state_->log.info("reconciling ProxyPolicies", {{"workers", state_->options.workers}});
-  state_->reconciling = true;
   state_->sweepOrphanCopies();
   for (const auto& p : state_->policies.list()) state_->enqueue(Informer::keyOf(p));
+  // Not under the lock while the sweep talks to the API server, so a stop is never held up by
+  // it; checked again before any worker starts.
+  std::lock_guard lock(state_->lifecycle);
+  if (state_->stopped) return;
   for (int i = 0; i < state_->options.workers; ++i) {
     state_->workers.emplace_back([s = state_.get()] { s->work(); });
   }
 }
 
 void PolicyController::stop() {
+  std::vector<std::thread> workers;
+  {
+    std::lock_guard lock(state_->lifecycle);
+    state_->stopped = true;
+    workers.swap(state_->workers);
+  }
   state_->queue.shutDownWithDrain();
-  for (auto& w : state_->workers) w.join();
-  state_->workers.clear();
+  for (auto& w : workers) w.join();
   for (auto& t : state_->informerThreads) t.request_stop();
   state_->informerThreads.clear();  // jthread joins
 }
