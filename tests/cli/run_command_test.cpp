@@ -62,16 +62,9 @@ TEST(ParseRunFlags, TrustSourceNamespacesAreNamespaceNames) {
   EXPECT_THROW(parseRunFlags({"--trust-source-namespaces", "Team_A"}), probe::InputError);
 }
 
-kube::Config configFor(const std::string& url) {
-  kube::Config config;
-  config.server = url;
-  config.source = "test";
-  return config;
-}
-
 TEST(NamespaceLookup, AnswersFromTheCacheWithoutAskingTheServer) {
   TroubledApiServer server("");
-  kube::Client live(configFor(server.url()), namespaceLookupClientOptions());
+  kube::Client live(server.config(), namespaceLookupClientOptions());
   auto lookup = namespaceLookup(
       [](const std::string& ns) -> std::optional<webhook::PodNamespace> {
         return webhook::PodNamespace{ns, {{"team", "a"}}};
@@ -93,22 +86,18 @@ TEST(NamespaceLookup, AnUncachedNamespaceIsOneBoundedRequestWithoutRetries) {
     return std::nullopt;
   };
 
-  TroubledApiServer overloaded(
-      "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
-      "Content-Length: 2\r\nConnection: close\r\n\r\n{}");
-  kube::Client live(configFor(overloaded.url()), namespaceLookupClientOptions());
+  TroubledApiServer overloaded(TroubledApiServer::jsonAnswer("503 Service Unavailable", "{}"));
+  kube::Client live(overloaded.config(), namespaceLookupClientOptions());
   EXPECT_THROW(namespaceLookup(none, live)("new-ns"), kube::ApiError);
   EXPECT_EQ(overloaded.requests(), 1) << "a 503 is not retried while the API server waits";
 
   TroubledApiServer silent("");
-  kube::Client stuck(configFor(silent.url()), namespaceLookupClientOptions());
+  kube::Client stuck(silent.config(), namespaceLookupClientOptions());
   EXPECT_THROW(namespaceLookup(none, stuck)("new-ns"), kube::TimeoutError);
   EXPECT_EQ(silent.requests(), 1);
 
-  TroubledApiServer gone(
-      "HTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\n"
-      "Content-Length: 2\r\nConnection: close\r\n\r\n{}");
-  kube::Client answers(configFor(gone.url()), namespaceLookupClientOptions());
+  TroubledApiServer gone(TroubledApiServer::jsonAnswer("404 Not Found", "{}"));
+  kube::Client answers(gone.config(), namespaceLookupClientOptions());
   EXPECT_EQ(namespaceLookup(none, answers)("deleted-ns"), std::nullopt);
 }
 
@@ -118,7 +107,7 @@ TEST(ShutdownDrain, ARetryWaitWakesWhenRetriesStop) {
   TroubledApiServer throttling(
       "HTTP/1.1 429 Too Many Requests\r\nRetry-After: 30\r\nContent-Type: application/json\r\n"
       "Content-Length: 2\r\nConnection: close\r\n\r\n{}");
-  kube::Client client(configFor(throttling.url()));
+  kube::Client client(throttling.config());
   auto call = std::async(std::launch::async, [&] {
     try {
       client.get(kube::resources::namespaces(), "", "agents");

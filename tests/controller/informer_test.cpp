@@ -61,14 +61,10 @@ TEST(InformerRun, AGoneListBacksOffInsteadOfListingAgainAtOnce) {
       R"({"kind":"Status","apiVersion":"v1","status":"Failure","reason":"Expired",)"
       R"("message":"The provided continue parameter is too old","code":410})";
   kube::testing::TroubledApiServer gone(
-      "HTTP/1.1 410 Gone\r\nContent-Type: application/json\r\nContent-Length: " +
-      std::to_string(status.size()) + "\r\nConnection: close\r\n\r\n" + status);
-  kube::Config config;
-  config.server = gone.url();
-  config.source = "test";
+      kube::testing::TroubledApiServer::jsonAnswer("410 Gone", status));
   kube::ClientOptions options;
   options.maxRetries = 0;
-  kube::Client client(config, options);
+  kube::Client client(gone.config(), options);
   std::ostringstream logs;
   runtime::Logger log(logs, runtime::LogLevel::Info);
   Informer informer(client, kube::resources::secrets(), {[](const json&) {}, [](const json&) {}},

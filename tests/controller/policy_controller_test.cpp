@@ -10,7 +10,6 @@
 #include <thread>
 
 #include "kube/client.h"
-#include "kube/config.h"
 #include "kube/troubled_api_server.h"
 #include "runtime/logger.h"
 #include "runtime/metrics.h"
@@ -20,12 +19,7 @@ namespace {
 
 struct Harness {
   kube::testing::TroubledApiServer server{""};  // never asked
-  kube::Client client{[this] {
-    kube::Config config;
-    config.server = server.url();
-    config.source = "test";
-    return config;
-  }()};
+  kube::Client client{server.config()};
   std::ostringstream logs;
   runtime::Logger log{logs, runtime::LogLevel::Info};
   runtime::MetricsRegistry metrics;

@@ -11,17 +11,13 @@
 #include <thread>
 
 #include "kube/client.h"
-#include "kube/config.h"
 #include "kube/troubled_api_server.h"
 #include "runtime/logger.h"
 
 namespace agentproxy::controller {
 namespace {
 
-std::string answer(const std::string& status, const std::string& body) {
-  return "HTTP/1.1 " + status + "\r\nContent-Type: application/json\r\nContent-Length: " +
-         std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body;
-}
+using kube::testing::TroubledApiServer;
 
 // The replica whose renewal loses to another's (409 Conflict on the write) serves nothing it did
 // not store, and reads the Secret again instead of waiting for the next check. The Secret
@@ -31,31 +27,28 @@ std::string answer(const std::string& status, const std::string& body) {
 TEST(WebhookCertificatesRun, ARenewalLostToAnotherReplicaIsNeverServedAndTheSecretIsReadAgain) {
   const std::string path = "/api/v1/namespaces/agentproxy-system/secrets/agentproxy-webhook-tls";
   std::atomic<int> reads{0}, writes{0};
-  kube::testing::TroubledApiServer server([&](const std::string& head) {
+  TroubledApiServer server([&](const std::string& head) {
     if (head.rfind("GET " + path + " ", 0) == 0) {
       ++reads;
       // Stored by "the other replica" with no serving certificate yet: due for renewal.
-      return answer("200 OK",
+      return TroubledApiServer::jsonAnswer("200 OK",
                     R"({"kind":"Secret","apiVersion":"v1","metadata":{"name":"agentproxy-webhook-tls",)"
                     R"("namespace":"agentproxy-system","resourceVersion":")" +
                         std::to_string(reads.load()) + R"("},"data":{}})");
     }
     if (head.rfind("PUT " + path + " ", 0) == 0) {
       ++writes;
-      return answer("409 Conflict",
+      return TroubledApiServer::jsonAnswer("409 Conflict",
                     R"({"kind":"Status","apiVersion":"v1","status":"Failure","reason":"Conflict",)"
                     R"("message":"the object has been modified","code":409})");
     }
-    return answer("404 Not Found",
+    return TroubledApiServer::jsonAnswer("404 Not Found",
                   R"({"kind":"Status","apiVersion":"v1","status":"Failure","reason":"NotFound",)"
                   R"("message":"not found","code":404})");
   });
-  kube::Config config;
-  config.server = server.url();
-  config.source = "test";
   kube::ClientOptions clientOptions;
   clientOptions.maxRetries = 0;
-  kube::Client client(config, clientOptions);
+  kube::Client client(server.config(), clientOptions);
   std::ostringstream logs;
   runtime::Logger log(logs, runtime::LogLevel::Debug);
   WebhookCertificateOptions options;

@@ -18,6 +18,8 @@
 #include <thread>
 #include <vector>
 
+#include "kube/config.h"
+
 namespace agentproxy::kube::testing {
 
 class TroubledApiServer {
@@ -47,6 +49,18 @@ class TroubledApiServer {
     for (int c : clients_) close(c);
   }
   std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  // A client configuration that talks to this server.
+  kube::Config config() const {
+    kube::Config config;
+    config.server = url();
+    config.source = "test";
+    return config;
+  }
+  // A whole answer with a JSON body, e.g. jsonAnswer("410 Gone", status), one per connection.
+  static std::string jsonAnswer(const std::string& status, const std::string& body) {
+    return "HTTP/1.1 " + status + "\r\nContent-Type: application/json\r\nContent-Length: " +
+           std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body;
+  }
   int requests() const { return requests_; }
 
  private:
