@@ -3,9 +3,18 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <fcntl.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <sched.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <array>
+#include <cstring>
 #include <cstdio>
 #include <fstream>
 #include <memory>
@@ -311,6 +320,12 @@ TEST_F(ProbeThroughProxies, FailuresAreInPlainWords) {
               HasSubstr("connection refused by 127.0.0.1:" +
                         std::to_string(lab_->closedProxy().port())));
 
+  // The same proxy by name: the message names the address the name resolved to, as well.
+  const std::string port = std::to_string(lab_->closedProxy().port());
+  auto byName = probeOne(request("http://localhost:" + port, grpcTarget()));
+  EXPECT_THAT(byName.message, HasSubstr("connection refused by localhost:" + port + " ("));
+  EXPECT_THAT(byName.message, ::testing::AnyOf(HasSubstr("(127.0.0.1)"), HasSubstr("(::1)")));
+
   // The target accepts the tunnel, then closes during the TLS handshake.
   testing::ScriptedProxy closing("");
   auto closed = probeOne(request(lab_->tinyproxy().url(), closing.address()));
@@ -339,7 +354,7 @@ TEST_F(ProbeThroughProxies, FailuresAreInPlainWords) {
   EXPECT_THAT(noAlpn.message, HasSubstr("gRPC needs HTTP/2"));
 
   // No message carries an OpenSSL error number ("error:0A000126:") or a bare errno.
-  for (const auto* t : {&refused, &closed, &notTls, &bumped, &proxyTls, &noAlpn}) {
+  for (const auto* t : {&refused, &byName, &closed, &notTls, &bumped, &proxyTls, &noAlpn}) {
     EXPECT_THAT(t->message, Not(HasSubstr("error:"))) << t->message;
     EXPECT_THAT(t->message, Not(HasSubstr("SSL routines"))) << t->message;
     EXPECT_THAT(t->message, Not(HasSubstr("errno"))) << t->message;
@@ -446,6 +461,96 @@ TEST_F(ProbeThroughProxies, CommandLineTakesCredentialsFromAFileOrHttpsProxy) {
   auto typed = runAgentproxy(args);
   EXPECT_EQ(typed.exitCode, 0) << typed.out << typed.err;
   EXPECT_THAT(typed.err, HasSubstr("--proxy-credentials-file"));
+}
+
+// Runs `agentproxy args...` in a network and mount namespace of its own, whose /etc/resolv.conf
+// names one DNS server, on its 127.0.0.1:53, that receives every query and answers none. Between
+// fork and exec the child makes system calls only (the test process has threads).
+CommandResult runAgentproxyWithSilentDns(const std::vector<std::string>& args) {
+  const char* bin = std::getenv("AGENTPROXY_BIN");
+  EXPECT_NE(bin, nullptr) << "AGENTPROXY_BIN is set by CTest";
+  if (!bin) return {};
+  const std::string dir = ::testing::TempDir();
+  const std::string resolvConf = dir + "resolv.conf-silent-" + std::to_string(::getpid());
+  const std::string outFile = resolvConf + ".out", errFile = resolvConf + ".err";
+  std::ofstream(resolvConf) << "nameserver 127.0.0.1\n";
+  std::vector<std::string> argStore = {bin};
+  argStore.insert(argStore.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (auto& a : argStore) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  std::vector<std::string> envStore;
+  for (char** e = environ; *e; ++e) {
+    std::string_view v(*e);
+    if (!v.starts_with("HTTPS_PROXY=") && !v.starts_with("https_proxy=")) envStore.emplace_back(v);
+  }
+  std::vector<char*> envp;
+  for (auto& e : envStore) envp.push_back(e.data());
+  envp.push_back(nullptr);
+  int out = ::open(outFile.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  int err = ::open(errFile.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    auto die = [&](const char* what) {
+      ::dprintf(err, "test setup failed: %s: %s\n", what, ::strerror(errno));
+      ::_exit(70);
+    };
+    if (::unshare(CLONE_NEWNET | CLONE_NEWNS) != 0) die("unshare");
+    if (::mount("none", "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) die("mount private");
+    int ctl = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    ifreq lo{};
+    std::strcpy(lo.ifr_name, "lo");
+    if (::ioctl(ctl, SIOCGIFFLAGS, &lo) != 0) die("get lo flags");
+    lo.ifr_flags |= IFF_UP;
+    if (::ioctl(ctl, SIOCSIFFLAGS, &lo) != 0) die("bring lo up");
+    int dns = ::socket(AF_INET, SOCK_DGRAM, 0);  // kept open across exec: silent, not refused
+    sockaddr_in at{};
+    at.sin_family = AF_INET;
+    at.sin_port = htons(53);
+    at.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (::bind(dns, reinterpret_cast<sockaddr*>(&at), sizeof at) != 0) die("bind 127.0.0.1:53");
+    if (::mount(resolvConf.c_str(), "/etc/resolv.conf", nullptr, MS_BIND, nullptr) != 0) {
+      die("bind-mount /etc/resolv.conf");
+    }
+    ::dup2(out, 1);
+    ::dup2(err, 2);
+    ::execve(bin, argv.data(), envp.data());
+    die("exec");
+  }
+  ::close(out);
+  ::close(err);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  CommandResult result;
+  result.exitCode = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  auto slurp = [](const std::string& path) {
+    std::ifstream in(path);
+    std::stringstream text;
+    text << in.rdbuf();
+    std::remove(path.c_str());
+    return text.str();
+  };
+  result.out = slurp(outFile);
+  result.err = slurp(errFile);
+  std::remove(resolvConf.c_str());
+  return result;
+}
+
+// A proxy whose name no DNS server answers for: the report says the lookup timed out, not
+// the connection, so the reader checks DNS rather than the proxy.
+TEST_F(ProbeThroughProxies, CommandLineSaysWhenTheProxysNameLookupTimesOut) {
+  auto r = runAgentproxyWithSilentDns({"probe", "--proxy", "http://slow.corp.test:3128",
+                                       "--target", "mgmt.test:443", "--timeout", "2s",
+                                       "--output", "json"});
+  ASSERT_EQ(r.exitCode, 2) << r.out << r.err;
+  auto j = nlohmann::json::parse(r.out);
+  const auto& t = j["targets"][0];
+  EXPECT_EQ(t["classification"], "Unsupported") << t.dump();
+  EXPECT_EQ(t["tunnel"], "Timeout") << t.dump();
+  const std::string message = t.value("message", "");
+  EXPECT_THAT(message, HasSubstr("slow.corp.test:3128 timed out looking up the proxy's name"));
+  EXPECT_THAT(message, HasSubstr("DNS"));
+  EXPECT_THAT(message, Not(HasSubstr("connecting to the proxy")));
 }
 
 TEST_F(ProbeThroughProxies, CommandLineUsageErrorsExit64WithOneLine) {

@@ -88,6 +88,14 @@ Verdict tunnelFailed(const TargetReport& t, const std::string& proxy) {
                   "). Check the proxy address and port, and that the proxy runs and is "
                   "reachable from here."};
     case TunnelState::Timeout:
+      if (t.failedStep == ProbeStep::ProxyResolve) {
+        return {Classification::Unsupported, "ProbeTimeout",
+                "The probe of " + target + " through " + proxy +
+                    " timed out looking up the proxy's name: no DNS server answered in time. "
+                    "Check that the DNS servers (/etc/resolv.conf; the cluster's DNS for the "
+                    "operator's pod) answer for that name, or give the proxy as an IP address; "
+                    "raise the probe timeout if DNS is slow."};
+      }
       return {Classification::Unsupported, "ProbeTimeout",
               "The probe of " + target + " through " + proxy + " timed out " +
                   std::string(describe(t.failedStep)) + ". Check that " + proxy +

@@ -14,6 +14,7 @@
 #include "probe/connect_response.h"
 #include "probe/grpc_check.h"
 #include "probe/pem.h"
+#include "probe/resolver.h"
 #include "probe/safe_text.h"
 #include "probe/stream.h"
 #include "probe/tls_proxy_relay.h"
@@ -148,7 +149,10 @@ class TunnelOpener {
   Tunnel connectToProxy(Deadline deadline, ProbeStep& step) const {
     const ProxyUrl& proxy = request_.proxy;
     Tunnel tunnel;
-    tunnel.tcp = TcpStream::connect(proxy.host, proxy.port, deadline);
+    step = ProbeStep::ProxyResolve;
+    auto addresses = resolveHost(proxy.host, proxy.port, deadline);
+    step = ProbeStep::ProxyConnect;
+    tunnel.tcp = TcpStream::connect(addresses, proxy.host, proxy.port, deadline);
     tunnel.stream = tunnel.tcp.get();
     if (proxy.tls()) {
       step = ProbeStep::ProxyTls;

@@ -40,6 +40,7 @@ std::string_view toString(WebSocketState w) {
 
 std::string_view describe(ProbeStep s) {
   switch (s) {
+    case ProbeStep::ProxyResolve: return "looking up the proxy's name";
     case ProbeStep::ProxyConnect: return "connecting to the proxy";
     case ProbeStep::ProxyTls: return "in the TLS handshake with the proxy";
     case ProbeStep::Connect: return "waiting for the proxy's answer to CONNECT";

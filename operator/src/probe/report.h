@@ -31,7 +31,7 @@ Classification worst(Classification a, Classification b);
 
 // Where a probe gave up: the step matters for the message ("timed out during the TLS
 // handshake").
-enum class ProbeStep { ProxyConnect, ProxyTls, Connect, TargetTls, Grpc, Done };
+enum class ProbeStep { ProxyResolve, ProxyConnect, ProxyTls, Connect, TargetTls, Grpc, Done };
 std::string_view describe(ProbeStep s);
 
 struct Timings {

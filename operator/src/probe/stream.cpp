@@ -143,7 +143,12 @@ int64_t elapsedMs(Clock::time_point since) {
 
 std::unique_ptr<TcpStream> TcpStream::connect(const std::string& host, uint16_t port,
                                               Deadline deadline) {
-  auto addresses = resolveHost(host, port, deadline);
+  return connect(resolveHost(host, port, deadline), host, port, deadline);
+}
+
+std::unique_ptr<TcpStream> TcpStream::connect(const std::vector<ResolvedAddress>& addresses,
+                                              const std::string& host, uint16_t port,
+                                              Deadline deadline) {
   std::string lastError = "no address";
   for (const ResolvedAddress& a : addresses) {
     int fd = ::socket(a.family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);

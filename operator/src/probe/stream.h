@@ -29,6 +29,8 @@ class IoError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+struct ResolvedAddress;  // probe/resolver.h
+
 class Stream {
  public:
   virtual ~Stream() = default;
@@ -45,6 +47,10 @@ class TcpStream final : public Stream {
  public:
   // Resolves host (without blocking past the deadline) and connects with TCP_NODELAY set.
   static std::unique_ptr<TcpStream> connect(const std::string& host, uint16_t port,
+                                            Deadline deadline);
+  // Connects to the first of `addresses` (host's, resolved already) that accepts.
+  static std::unique_ptr<TcpStream> connect(const std::vector<ResolvedAddress>& addresses,
+                                            const std::string& host, uint16_t port,
                                             Deadline deadline);
   explicit TcpStream(int fd) : fd_(fd) {}
   ~TcpStream() override;
