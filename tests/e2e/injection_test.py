@@ -643,6 +643,13 @@ class CertManagerModeTest(unittest.TestCase):
         self.server.create_namespace("cm", {"agentproxy.io/inject": "cm"})
         kubectl("apply", "-f", "-", input_text=policy_yaml("cm", "cm", lab["LAB_SQUID"],
                                                            lab["LAB_TARGET"]))
+        # The webhook reads the policy from its cache: a pod created before the operator has
+        # seen the policy is admitted as it is (found with the slow ThreadSanitizer binary).
+        try:
+            wait_for(lambda: policy_status(self.server, "cm").get("caBundleHash"), timeout=30,
+                     interval=0.2)
+        except AssertionError:
+            self.fail(f"the policy's status never came; operator log:\n{operator.log()[-4000:]}")
 
         def admitted(name):
             def attempt():
