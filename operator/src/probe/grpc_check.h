@@ -19,7 +19,8 @@ struct GrpcCheckResult {
 // carry credentials), trusting rootsPem, verifying serverName. Never throws. With
 // closeInBackground, it returns as soon as the call is over and a background thread closes
 // the channel: for a process that exits right after its probe. Otherwise the channel is closed
-// before it returns, so that a long-running process never accumulates them.
+// before it returns, so that a long-running process never accumulates them. An UNAVAILABLE
+// call is tried once more on a new channel while the deadline allows, as an agent reconnects.
 GrpcCheckResult checkGrpc(const std::string& proxyUrl, const TargetAddress& target,
                           const std::string& serverName, const std::string& rootsPem,
                           Deadline deadline, bool closeInBackground);
