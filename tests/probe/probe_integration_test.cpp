@@ -19,8 +19,8 @@
 #include <fstream>
 #include <memory>
 #include <nlohmann/json.hpp>
-#include <sstream>
 
+#include "encoding/files.h"
 #include "lab.h"
 #include "probe/safe_text.h"
 #include "proxies.h"
@@ -368,6 +368,13 @@ struct CommandResult {
   std::string out, err;
 };
 
+// What a command wrote to a file of the test's, which is then removed.
+std::string takeOutput(const std::string& path) {
+  auto text = encoding::readFile(path).value_or("");
+  std::remove(path.c_str());
+  return text;
+}
+
 CommandResult runAgentproxy(const std::vector<std::string>& args,
                             const std::string& environment = "") {
   const char* bin = std::getenv("AGENTPROXY_BIN");
@@ -383,11 +390,7 @@ CommandResult runAgentproxy(const std::vector<std::string>& args,
   while (size_t n = std::fread(buf.data(), 1, buf.size(), pipe)) result.out.append(buf.data(), n);
   int status = ::pclose(pipe);
   result.exitCode = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  std::ifstream err(errFile);
-  std::stringstream text;
-  text << err.rdbuf();
-  result.err = text.str();
-  std::remove(errFile.c_str());
+  result.err = takeOutput(errFile);
   return result;
 }
 
@@ -523,15 +526,8 @@ CommandResult runAgentproxyWithSilentDns(const std::vector<std::string>& args) {
   ::waitpid(pid, &status, 0);
   CommandResult result;
   result.exitCode = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  auto slurp = [](const std::string& path) {
-    std::ifstream in(path);
-    std::stringstream text;
-    text << in.rdbuf();
-    std::remove(path.c_str());
-    return text.str();
-  };
-  result.out = slurp(outFile);
-  result.err = slurp(errFile);
+  result.out = takeOutput(outFile);
+  result.err = takeOutput(errFile);
   std::remove(resolvConf.c_str());
   return result;
 }
